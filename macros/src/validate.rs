@@ -1,0 +1,175 @@
+//! Semantic checks: turn the attributes into constraints over columns.
+
+use proc_macro2::{Span, TokenStream};
+use syn::Ident;
+
+use crate::attr::StructAttrs;
+use crate::ctxt::Ctxt;
+use crate::model::{Constraint, Field};
+
+/// A lookup key is a tuple with one element per column, and the derive
+/// implements the check once per column order (n! impls): keep that small.
+pub(crate) const MAX_COLUMNS: usize = 6;
+
+pub(crate) fn constraints(
+    cx: &mut Ctxt,
+    struct_ident: &Ident,
+    attrs: &StructAttrs,
+    fields: &[Field<'_>],
+    unique_fields: &[(usize, TokenStream)],
+) -> Vec<Constraint> {
+    let mut out: Vec<Constraint> = Vec::new();
+
+    // The primary key: `#[diesel(primary_key(..))]`, else a field `id`.
+    match &attrs.primary_key {
+        Some(keys) => {
+            if let Some(c) = resolve(cx, struct_ident, fields, keys, "#[diesel(primary_key(..))]") {
+                out.push(c);
+            }
+        }
+        None => {
+            if let Some(id) = fields.iter().find(|f| *f.ident == "id") {
+                out.push(Constraint {
+                    columns: vec![id.column.clone()],
+                    span: id.ident.span(),
+                });
+            }
+        }
+    }
+
+    for (index, attr) in unique_fields {
+        let span = first_span(attr);
+        let field = &fields[*index];
+        if field.embed {
+            cx.error(
+                attr,
+                format!(
+                    "`#[unique]` cannot go on `{}`: it is `#[diesel(embed)]`, not a column; \
+                     put `#[unique]` on the column's field in the embedded struct's model, \
+                     or name its columns with `#[unique_together(..)]`",
+                    field.ident
+                ),
+            );
+            continue;
+        }
+        out.push(Constraint {
+            columns: vec![field.column.clone()],
+            span,
+        });
+    }
+
+    for together in &attrs.unique_together {
+        if let Some(c) = resolve(cx, struct_ident, fields, &together.fields, "#[unique_together(..)]") {
+            out.push(Constraint {
+                span: first_span(&together.attr),
+                ..c
+            });
+        }
+    }
+
+    for c in &out {
+        if c.columns.len() > MAX_COLUMNS {
+            cx.error_at(
+                c.span,
+                format!(
+                    "a constraint of {} columns is more than the {MAX_COLUMNS} a lookup key supports",
+                    c.columns.len()
+                ),
+            );
+        }
+    }
+
+    // Collapse duplicates (`#[unique]` on the primary key, the same
+    // `unique_together` twice or in another order).
+    let mut seen = Vec::new();
+    out.retain(|c| {
+        let set = c.column_set();
+        if seen.contains(&set) {
+            false
+        } else {
+            seen.push(set);
+            true
+        }
+    });
+
+    if out.is_empty() && !cx.has_errors() {
+        cx.error(
+            struct_ident,
+            format!(
+                "`{struct_ident}` declares no uniqueness constraint, so no lookup could be \
+                 atomic; mark a unique column with `#[unique]`, declare \
+                 `#[unique_together(field_a, field_b)]` on the struct, or name the primary \
+                 key with `#[diesel(primary_key(..))]` (the default is a field named `id`)"
+            ),
+        );
+    }
+    out
+}
+
+/// Resolve field names to columns, reporting unknown and repeated names.
+fn resolve(
+    cx: &mut Ctxt,
+    struct_ident: &Ident,
+    fields: &[Field<'_>],
+    names: &[Ident],
+    attr_name: &str,
+) -> Option<Constraint> {
+    let mut columns: Vec<Ident> = Vec::new();
+    let mut seen: Vec<&Ident> = Vec::new();
+    let mut ok = true;
+    for name in names {
+        if seen.contains(&name) {
+            cx.error(
+                name,
+                format!("field `{name}` is named twice in `{attr_name}`"),
+            );
+            ok = false;
+            continue;
+        }
+        seen.push(name);
+        match fields.iter().find(|f| f.ident == name) {
+            Some(field) if field.embed => {
+                cx.error(
+                    name,
+                    format!(
+                        "field `{name}` is `#[diesel(embed)]`, not a column; \
+                         name the embedded struct's column fields instead"
+                    ),
+                );
+                ok = false;
+            }
+            Some(field) => {
+                let mut column = field.column.clone();
+                column.set_span(name.span());
+                columns.push(column);
+            }
+            None => {
+                let valid: Vec<String> = fields
+                    .iter()
+                    .filter(|f| !f.embed)
+                    .map(|f| format!("`{}`", f.ident))
+                    .collect();
+                cx.error(
+                    name,
+                    format!(
+                        "unknown field `{name}` in `{attr_name}`; the fields of `{struct_ident}` are {}",
+                        valid.join(", ")
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| Constraint {
+        columns,
+        span: names.first().map_or_else(Span::call_site, Ident::span),
+    })
+}
+
+fn first_span(tokens: &TokenStream) -> Span {
+    tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}

@@ -1,0 +1,91 @@
+//! The trait `#[derive(GetOrCreate)]` implements.
+
+use diesel::{Connection, QueryResult, Table};
+
+use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend};
+use crate::key::Lookup;
+use crate::unique::UniqueKey;
+
+/// Atomic `get_or_create` and `update_or_create` for a Diesel model.
+///
+/// Implement it with `#[derive(GetOrCreate)]`; the derive supplies the table
+/// and the model's uniqueness constraints ([`UniqueKey`] impls), and every
+/// algorithm lives in this crate, chosen by the connection's backend.
+///
+/// Every operation returns the row, as the model, and `true` if this call
+/// inserted it. The lookup `key` is one `column.key(value)` or a tuple of
+/// them, and must name exactly the columns of one constraint of the model
+/// (in any order), or the call does not compile.
+pub trait GetOrCreate: Sized {
+    /// The model's table, from `#[diesel(table_name = ..)]`.
+    type Table: Table;
+
+    /// The table value (a unit struct in Diesel's schema).
+    #[doc(hidden)]
+    fn __table() -> Self::Table;
+
+    /// Return the row with this key, or insert the key with `defaults`.
+    ///
+    /// `defaults` are only written when the row is created; pass `()` to
+    /// insert the key alone. Returns `(row, created)`.
+    ///
+    /// A conflict on a unique column *outside* the key (say the defaults
+    /// repeat another row's `username`) is returned as that
+    /// `DatabaseError(UniqueViolation, ..)`: it is never taken for "found",
+    /// and no row is touched.
+    fn get_or_create<C, K, D, Mk>(conn: &mut C, key: K, defaults: D) -> QueryResult<(Self, bool)>
+    where
+        C: Connection,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: GetOrCreateBackend<C, Self, K, D, Mk>,
+    {
+        <C::Backend as GetOrCreateBackend<C, Self, K, D, Mk>>::get_or_create(conn, key, defaults)
+    }
+
+    /// Update the row with this key with `values`, or insert the key with
+    /// `values` if there is none. Returns `(row, created)`.
+    ///
+    /// `values` must be both `AsChangeset` and `Insertable` (a tuple of
+    /// `column.eq(value)`, or a struct deriving both) and `Clone`, because
+    /// it may be used for both statements; a reference to a derived struct
+    /// is all three.
+    fn update_or_create<C, K, V, Mk>(conn: &mut C, key: K, values: V) -> QueryResult<(Self, bool)>
+    where
+        C: Connection,
+        K: Lookup,
+        V: Clone,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: UpdateOrCreateBackend<C, Self, K, V, V, Mk>,
+    {
+        let create = values.clone();
+        <C::Backend as UpdateOrCreateBackend<C, Self, K, V, V, Mk>>::update_or_create_with(
+            conn, key, values, create,
+        )
+    }
+
+    /// Apply `update` to the row with this key, or insert the key with
+    /// `create` if there is none. Returns `(row, created)`.
+    ///
+    /// `update` is any `AsChangeset` for the table and may refer to the
+    /// row's current values (`visits.eq(visits + 1)`): it is applied by the
+    /// database to the row as it is when the update runs, so a concurrent
+    /// update is never lost. `create` is `()` or anything `Insertable`, as
+    /// the defaults of [`get_or_create`](Self::get_or_create).
+    fn update_or_create_with<C, K, U, D, Mk>(
+        conn: &mut C,
+        key: K,
+        update: U,
+        create: D,
+    ) -> QueryResult<(Self, bool)>
+    where
+        C: Connection,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: UpdateOrCreateBackend<C, Self, K, U, D, Mk>,
+    {
+        <C::Backend as UpdateOrCreateBackend<C, Self, K, U, D, Mk>>::update_or_create_with(
+            conn, key, update, create,
+        )
+    }
+}

@@ -1,0 +1,170 @@
+//! SQLite: `INSERT .. ON CONFLICT (key) DO NOTHING RETURNING ..`.
+//!
+//! SQLite runs one writer at a time per database file, and every statement is
+//! atomic, so the algorithms need no locking reads:
+//!
+//! * `get_or_create`: a hit is one `SELECT`. A miss is one
+//!   `INSERT .. ON CONFLICT (key) DO NOTHING RETURNING ..`: a returned row was
+//!   created by this call; no row means another connection inserted the key
+//!   first, and one more `SELECT` returns that row. The insert is not the
+//!   first statement because it consumes an `AUTOINCREMENT` value even when
+//!   it conflicts.
+//! * `update_or_create_with`: `UPDATE .. WHERE key RETURNING ..` (one
+//!   statement when the row exists; the database evaluates `visits + 1`
+//!   against the current row), else the conflict-absorbing insert. SQLite's
+//!   upsert cannot report whether it inserted or updated, so the two paths
+//!   are separate statements.
+//!
+//! A conflict on any other unique index fails the statement with
+//! `UniqueViolation`; SQLite aborts only that statement, so the caller's
+//! transaction stays usable.
+
+use diesel::connection::LoadConnection;
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::{Expression, QueryMetadata, Selectable, TypedExpressionType};
+use diesel::sql_types::SqlType;
+use diesel::query_builder::{AsChangeset, QueryFragment, QueryId};
+use diesel::sqlite::Sqlite;
+use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl, SelectableHelper};
+
+use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend, MAX_ATTEMPTS};
+use crate::defaults::InsertValues;
+use crate::key::{Lookup, LookupFilter, LookupQueryId};
+use crate::model::GetOrCreate;
+use crate::query::{From, InsertReturning, OnConflictDoNothing, SelectByKey, UpdateByKey};
+
+type SqlTypeOfSelection<M> = <<M as Selectable<Sqlite>>::SelectExpression as Expression>::SqlType;
+
+fn select_by_key<C, M, K>(conn: &mut C, key: &K) -> QueryResult<Option<M>>
+where
+    C: Connection<Backend = Sqlite> + LoadConnection,
+    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
+    M::Table: QueryId,
+    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
+    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
+    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
+    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
+    K: LookupFilter<Sqlite> + LookupQueryId,
+{
+    SelectByKey {
+        from: From::of(M::__table()),
+        key,
+        select: M::as_select(),
+        lock: (),
+    }
+    .get_result::<M>(conn)
+    .optional()
+}
+
+fn insert_do_nothing<C, M, K, V>(conn: &mut C, values: &V) -> QueryResult<Option<M>>
+where
+    C: Connection<Backend = Sqlite> + LoadConnection,
+    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
+    M::Table: QueryId,
+    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
+    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
+    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
+    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
+    K: Lookup,
+    V: QueryFragment<Sqlite> + QueryId,
+{
+    InsertReturning {
+        from: From::of(M::__table()),
+        values,
+        conflict: OnConflictDoNothing::<K::Columns>::new(),
+        select: M::as_select(),
+    }
+    .get_result::<M>(conn)
+    .optional()
+}
+
+impl<C, M, K, D, Mk> GetOrCreateBackend<C, M, K, D, Mk> for Sqlite
+where
+    C: Connection<Backend = Sqlite> + LoadConnection,
+    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
+    M::Table: QueryId,
+    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
+    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
+    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
+    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
+    K: LookupFilter<Sqlite> + LookupQueryId + Clone,
+    D: InsertValues<M::Table, K, Mk>,
+    D::Values: QueryFragment<Sqlite> + QueryId,
+{
+    fn get_or_create(conn: &mut C, key: K, defaults: D) -> QueryResult<(M, bool)> {
+        if let Some(row) = select_by_key::<C, M, K>(conn, &key)? {
+            return Ok((row, false));
+        }
+        let values = defaults.with_key(key.clone());
+        insert_or_select::<C, M, K, D::Values>(conn, &key, &values)
+    }
+}
+
+/// The miss path shared by both operations: insert, or read the row a
+/// concurrent caller inserted first.
+fn insert_or_select<C, M, K, V>(conn: &mut C, key: &K, values: &V) -> QueryResult<(M, bool)>
+where
+    C: Connection<Backend = Sqlite> + LoadConnection,
+    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
+    M::Table: QueryId,
+    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
+    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
+    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
+    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
+    K: LookupFilter<Sqlite> + LookupQueryId,
+    V: QueryFragment<Sqlite> + QueryId,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        if let Some(row) = insert_do_nothing::<C, M, K, V>(conn, values)? {
+            return Ok((row, true));
+        }
+        if let Some(row) = select_by_key::<C, M, K>(conn, key)? {
+            return Ok((row, false));
+        }
+        // The conflicting row was deleted before we could read it: try again.
+    }
+    Err(diesel::result::Error::NotFound)
+}
+
+impl<C, M, K, U, D, Mk> UpdateOrCreateBackend<C, M, K, U, D, Mk> for Sqlite
+where
+    C: Connection<Backend = Sqlite> + LoadConnection,
+    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
+    M::Table: QueryId,
+    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
+    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
+    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
+    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
+    K: LookupFilter<Sqlite> + LookupQueryId + Clone,
+    U: AsChangeset<Target = M::Table>,
+    U::Changeset: QueryFragment<Sqlite> + QueryId,
+    D: InsertValues<M::Table, K, Mk>,
+    D::Values: QueryFragment<Sqlite> + QueryId,
+{
+    fn update_or_create_with(conn: &mut C, key: K, update: U, create: D) -> QueryResult<(M, bool)> {
+        let changeset = update.as_changeset();
+        if changeset.is_noop(&Sqlite)? {
+            // Nothing to update: the operation is get_or_create.
+            return <Sqlite as GetOrCreateBackend<C, M, K, D, Mk>>::get_or_create(conn, key, create);
+        }
+        let values = create.with_key(key.clone());
+        for _ in 0..MAX_ATTEMPTS {
+            let updated = UpdateByKey {
+                from: From::of(M::__table()),
+                changeset: &changeset,
+                key: &key,
+                select: M::as_select(),
+            }
+            .get_result::<M>(conn)
+            .optional()?;
+            if let Some(row) = updated {
+                return Ok((row, false));
+            }
+            if let Some(row) = insert_do_nothing::<C, M, K, D::Values>(conn, &values)? {
+                return Ok((row, true));
+            }
+            // A concurrent caller inserted the key after our UPDATE: update it.
+        }
+        Err(diesel::result::Error::NotFound)
+    }
+}
