@@ -24,6 +24,7 @@ pub use diesel_get_or_create_macros::GetOrCreate;
 pub mod prelude {
     pub use crate::key::KeyExpressionMethods;
     pub use crate::model::GetOrCreate;
+    pub use diesel_get_or_create_macros::GetOrCreate;
 }
 
 /// Items used by the code `#[derive(GetOrCreate)]` generates. Not public API.

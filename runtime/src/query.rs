@@ -166,9 +166,6 @@ pub enum SelectNode {}
 #[doc(hidden)]
 #[derive(Debug)]
 pub enum InsertNode {}
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum UpdateNode {}
 
 impl<T, K, S, L> QueryId for SelectByKey<'_, T, K, S, L>
 where
@@ -210,18 +207,11 @@ impl<T: QuerySource, V, C, S: Expression> Query for InsertReturning<'_, T, V, C,
 
 impl<T: QuerySource, V, C, S, Conn> RunQueryDsl<Conn> for InsertReturning<'_, T, V, C, S> {}
 
-impl<T, U, K, S> QueryId for UpdateByKey<'_, T, U, K, S>
-where
-    T: QuerySource + QueryId,
-    U: QueryId,
-    K: LookupQueryId,
-    S: QueryId,
-{
-    type QueryId = (UpdateNode, T::QueryId, U::QueryId, K::QueryId, S::QueryId);
-    const HAS_STATIC_QUERY_ID: bool = T::HAS_STATIC_QUERY_ID
-        && U::HAS_STATIC_QUERY_ID
-        && K::HAS_STATIC_QUERY_ID
-        && S::HAS_STATIC_QUERY_ID;
+/// Diesel's changesets have no query id (its own `UpdateStatement` has none
+/// either), so an update is cached by its SQL text, as Diesel's are.
+impl<T: QuerySource, U, K, S> QueryId for UpdateByKey<'_, T, U, K, S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 impl<T: QuerySource, U, K, S: Expression> Query for UpdateByKey<'_, T, U, K, S> {

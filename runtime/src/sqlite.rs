@@ -114,6 +114,7 @@ where
     K: LookupFilter<Sqlite> + LookupQueryId,
     V: QueryFragment<Sqlite> + QueryId,
 {
+    check_distinct_columns(values)?;
     for _ in 0..MAX_ATTEMPTS {
         if let Some(row) = insert_do_nothing::<C, M, K, V>(conn, values)? {
             return Ok((row, true));
@@ -137,7 +138,7 @@ where
     SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
     K: LookupFilter<Sqlite> + LookupQueryId + Clone,
     U: AsChangeset<Target = M::Table>,
-    U::Changeset: QueryFragment<Sqlite> + QueryId,
+    U::Changeset: QueryFragment<Sqlite>,
     D: InsertValues<M::Table, K, Mk>,
     D::Values: QueryFragment<Sqlite> + QueryId,
 {
@@ -148,6 +149,7 @@ where
             return <Sqlite as GetOrCreateBackend<C, M, K, D, Mk>>::get_or_create(conn, key, create);
         }
         let values = create.with_key(key.clone());
+        check_distinct_columns(&values)?;
         for _ in 0..MAX_ATTEMPTS {
             let updated = UpdateByKey {
                 from: From::of(M::__table()),
@@ -166,5 +168,75 @@ where
             // A concurrent caller inserted the key after our UPDATE: update it.
         }
         Err(diesel::result::Error::NotFound)
+    }
+}
+
+/// PostgreSQL and MySQL refuse an `INSERT` that names a column twice; SQLite
+/// accepts it and keeps the first value. Refuse it here too, so that
+/// defaults repeating a key column (or any column) fail the same way on every
+/// backend instead of silently losing a value. Runs on the insert path only.
+fn check_distinct_columns<V: QueryFragment<Sqlite>>(values: &V) -> QueryResult<()> {
+    let mut builder = diesel::sqlite::SqliteQueryBuilder::new();
+    values.to_sql(&mut builder, &Sqlite)?;
+    let sql = diesel::query_builder::QueryBuilder::finish(builder);
+    let columns = insert_column_names(&sql);
+    for (i, column) in columns.iter().enumerate() {
+        if columns[..i].contains(column) {
+            return Err(diesel::result::Error::QueryBuilderError(
+                format!(
+                    "column `{column}` is given twice in one insert: \
+                     the defaults or create values must not repeat a key column, \
+                     nor name a column twice"
+                )
+                .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The column names of a rendered `(`a`, `b`) VALUES (..)` clause, as
+/// Diesel's SQLite query builder quotes them (backticks, doubled inside).
+fn insert_column_names(sql: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let Some(list) = sql.strip_prefix('(') else {
+        return names;
+    };
+    let mut chars = list.chars().peekable();
+    loop {
+        match chars.next() {
+            Some('`') => {
+                let mut name = String::new();
+                while let Some(c) = chars.next() {
+                    if c == '`' {
+                        if chars.peek() == Some(&'`') {
+                            chars.next();
+                            name.push('`');
+                        } else {
+                            break;
+                        }
+                    } else {
+                        name.push(c);
+                    }
+                }
+                names.push(name);
+            }
+            Some(',') | Some(' ') => {}
+            _ => return names,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insert_column_names;
+
+    #[test]
+    fn parses_quoted_column_lists() {
+        assert_eq!(
+            insert_column_names("(`a`, `b``c`, `d e`) VALUES (?, ?, ?)"),
+            ["a", "b`c", "d e"]
+        );
+        assert!(insert_column_names("DEFAULT VALUES").is_empty());
     }
 }
