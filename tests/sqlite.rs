@@ -43,7 +43,11 @@ fn get_or_create_creates_then_finds_and_ignores_defaults_on_hit() {
     .unwrap();
     assert!(created);
     assert_eq!(
-        (created_row.email.as_str(), created_row.username.as_str(), created_row.visits),
+        (
+            created_row.email.as_str(),
+            created_row.username.as_str(),
+            created_row.visits
+        ),
         ("ann@x.io", "ann", 3)
     );
 
@@ -61,7 +65,10 @@ fn get_or_create_creates_then_finds_and_ignores_defaults_on_hit() {
     .unwrap();
     assert!(!created);
     assert_eq!(found, created_row);
-    let stored: User = users::table.select(User::as_select()).first(&mut conn).unwrap();
+    let stored: User = users::table
+        .select(User::as_select())
+        .first(&mut conn)
+        .unwrap();
     assert_eq!(stored, created_row);
     assert_eq!(count_users(&mut conn), 1);
 }
@@ -72,7 +79,10 @@ fn no_defaults_form_inserts_the_key_alone() {
     let mut conn = db.connect();
     let (m, created) = Membership::get_or_create(
         &mut conn,
-        (memberships::org_id.key(1), memberships::user_name.key("ann")),
+        (
+            memberships::org_id.key(1),
+            memberships::user_name.key("ann"),
+        ),
         memberships::role.eq("member"),
     )
     .unwrap();
@@ -141,25 +151,36 @@ fn composite_key_in_both_orders_and_primary_key_lookup() {
     )
     .unwrap();
     assert!(created);
-    assert_eq!((c.first_name.as_str(), c.last_name.as_str()), ("Bob", "Lee"));
+    assert_eq!(
+        (c.first_name.as_str(), c.last_name.as_str()),
+        ("Bob", "Lee")
+    );
     assert_eq!(c.visits, 7, "unset column takes the table default");
 
-    let (by_id, created) = User::get_or_create(&mut conn, users::id.key(original.id), (
-        users::email.eq("never@x.io"),
-        users::username.eq("never"),
-        users::first_name.eq("N"),
-        users::last_name.eq("N"),
-    ))
+    let (by_id, created) = User::get_or_create(
+        &mut conn,
+        users::id.key(original.id),
+        (
+            users::email.eq("never@x.io"),
+            users::username.eq("never"),
+            users::first_name.eq("N"),
+            users::last_name.eq("N"),
+        ),
+    )
     .unwrap();
     assert!(!created);
     assert_eq!(by_id, original);
 
-    let (new_id, created) = User::get_or_create(&mut conn, users::id.key(1000), (
-        users::email.eq("k@x.io"),
-        users::username.eq("k"),
-        users::first_name.eq("K"),
-        users::last_name.eq("K"),
-    ))
+    let (new_id, created) = User::get_or_create(
+        &mut conn,
+        users::id.key(1000),
+        (
+            users::email.eq("k@x.io"),
+            users::username.eq("k"),
+            users::first_name.eq("K"),
+            users::last_name.eq("K"),
+        ),
+    )
     .unwrap();
     assert!(created);
     assert_eq!(new_id.id, 1000);
@@ -172,18 +193,29 @@ fn renamed_columns_and_composite_primary_key() {
     let mut conn = db.connect();
     let (m, created) = Membership::get_or_create(
         &mut conn,
-        (memberships::user_name.key("ann"), memberships::org_id.key(7)),
+        (
+            memberships::user_name.key("ann"),
+            memberships::org_id.key(7),
+        ),
         (memberships::role.eq("owner"), memberships::seat_no.eq(3)),
     )
     .unwrap();
     assert!(created);
     assert_eq!(
         m,
-        Membership { org: 7, user: "ann".into(), role: "owner".into(), seat: 3 }
+        Membership {
+            org: 7,
+            user: "ann".into(),
+            role: "owner".into(),
+            seat: 3
+        }
     );
     let (m2, created) = Membership::update_or_create(
         &mut conn,
-        (memberships::org_id.key(7), memberships::user_name.key("ann")),
+        (
+            memberships::org_id.key(7),
+            memberships::user_name.key("ann"),
+        ),
         (memberships::role.eq("admin"), memberships::seat_no.eq(4)),
     )
     .unwrap();
@@ -212,7 +244,11 @@ fn update_or_create_with_uses_update_values_or_create_values() {
         &mut conn,
         key(),
         users::visits.eq(users::visits + 1),
-        (users::email.eq("ann@x.io"), users::username.eq("ann"), users::visits.eq(1)),
+        (
+            users::email.eq("ann@x.io"),
+            users::username.eq("ann"),
+            users::visits.eq(1),
+        ),
     )
     .unwrap();
     assert!(created);
@@ -223,7 +259,11 @@ fn update_or_create_with_uses_update_values_or_create_values() {
             &mut conn,
             key(),
             users::visits.eq(users::visits + 1),
-            (users::email.eq("never@x.io"), users::username.eq("never"), users::visits.eq(100)),
+            (
+                users::email.eq("never@x.io"),
+                users::username.eq("never"),
+                users::visits.eq(100),
+            ),
         )
         .unwrap();
         assert!(!created);
@@ -239,7 +279,12 @@ fn update_or_create_same_values_both_ways_and_with_derived_structs() {
     let (u, created) = User::update_or_create(
         &mut conn,
         users::email.key("ann@x.io"),
-        UserDefaults { username: "ann", first_name: "Ann", last_name: "Lee", visits: None },
+        UserDefaults {
+            username: "ann",
+            first_name: "Ann",
+            last_name: "Lee",
+            visits: None,
+        },
     )
     .unwrap();
     assert!(created);
@@ -248,7 +293,12 @@ fn update_or_create_same_values_both_ways_and_with_derived_structs() {
     let (u2, created) = User::update_or_create(
         &mut conn,
         users::email.key("ann@x.io"),
-        &UserDefaults { username: "annie", first_name: "Ann", last_name: "Lee", visits: Some(9) },
+        &UserDefaults {
+            username: "annie",
+            first_name: "Ann",
+            last_name: "Lee",
+            visits: Some(9),
+        },
     )
     .unwrap();
     assert!(!created);
@@ -282,10 +332,16 @@ fn nullable_unique_column_takes_a_non_null_key() {
     )
     .unwrap();
     assert!(created);
-    assert_eq!((d.label.as_deref(), d.serial), (Some("kitchen"), 1_i64 << 40));
+    assert_eq!(
+        (d.label.as_deref(), d.serial),
+        (Some("kitchen"), 1_i64 << 40)
+    );
     let (again, created) = Device::get_or_create(
         &mut conn,
-        (devices::serial.key(1_i64 << 40), devices::vendor.key("acme")),
+        (
+            devices::serial.key(1_i64 << 40),
+            devices::vendor.key("acme"),
+        ),
         (),
     )
     .unwrap();
@@ -310,7 +366,10 @@ fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing() {
     )
     .unwrap_err();
     assert!(
-        matches!(err, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)),
+        matches!(
+            err,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+        ),
         "{err:?}"
     );
     let err = User::update_or_create_with(
@@ -325,10 +384,16 @@ fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing() {
     )
     .unwrap_err();
     assert!(
-        matches!(err, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)),
+        matches!(
+            err,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+        ),
         "{err:?}"
     );
-    let all: Vec<User> = users::table.select(User::as_select()).load(&mut conn).unwrap();
+    let all: Vec<User> = users::table
+        .select(User::as_select())
+        .load(&mut conn)
+        .unwrap();
     assert_eq!(all, vec![original]);
 }
 
@@ -359,16 +424,27 @@ fn inside_an_outer_transaction_which_stays_usable_after_an_error() {
         let (bob, created) = User::get_or_create(
             conn,
             users::email.key("bob@x.io"),
-            (users::username.eq("bob"), users::first_name.eq("Bob"), users::last_name.eq("Ray")),
+            (
+                users::username.eq("bob"),
+                users::first_name.eq("Bob"),
+                users::last_name.eq("Ray"),
+            ),
         )?;
         assert!(created);
         let err = User::get_or_create(
             conn,
             users::email.key("carl@x.io"),
-            (users::username.eq("ann"), users::first_name.eq("Carl"), users::last_name.eq("Oz")),
+            (
+                users::username.eq("ann"),
+                users::first_name.eq("Carl"),
+                users::last_name.eq("Oz"),
+            ),
         )
         .unwrap_err();
-        assert!(matches!(err, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)));
+        assert!(matches!(
+            err,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+        ));
         // The transaction is still usable: read, update, and commit.
         let (bob2, created) = User::update_or_create_with(
             conn,
@@ -389,7 +465,11 @@ fn inside_an_outer_transaction_which_stays_usable_after_an_error() {
         User::get_or_create(
             conn,
             users::email.key("dan@x.io"),
-            (users::username.eq("dan"), users::first_name.eq("Dan"), users::last_name.eq("Poe")),
+            (
+                users::username.eq("dan"),
+                users::first_name.eq("Dan"),
+                users::last_name.eq("Poe"),
+            ),
         )?;
         Err(Error::RollbackTransaction)
     });
@@ -402,22 +482,46 @@ fn statements_per_call() {
     let db = TestDb::new("statements");
     let mut conn = db.connect();
     let counter = StatementCounter::install(&mut conn);
-    let defaults = || (users::username.eq("ann"), users::first_name.eq("Ann"), users::last_name.eq("Lee"));
+    let defaults = || {
+        (
+            users::username.eq("ann"),
+            users::first_name.eq("Ann"),
+            users::last_name.eq("Lee"),
+        )
+    };
 
     User::get_or_create(&mut conn, users::email.key("ann@x.io"), defaults()).unwrap();
-    assert_eq!(counter.take(), 2, "miss: SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING");
+    assert_eq!(
+        counter.take(),
+        2,
+        "miss: SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING"
+    );
     User::get_or_create(&mut conn, users::email.key("ann@x.io"), defaults()).unwrap();
     assert_eq!(counter.take(), 1, "hit: one SELECT");
-    User::update_or_create_with(&mut conn, users::email.key("ann@x.io"), users::visits.eq(users::visits + 1), ()).unwrap();
+    User::update_or_create_with(
+        &mut conn,
+        users::email.key("ann@x.io"),
+        users::visits.eq(users::visits + 1),
+        (),
+    )
+    .unwrap();
     assert_eq!(counter.take(), 1, "update: one UPDATE .. RETURNING");
     User::update_or_create_with(
         &mut conn,
         users::email.key("bob@x.io"),
         users::visits.eq(users::visits + 1),
-        (users::username.eq("bob"), users::first_name.eq("Bob"), users::last_name.eq("Ray")),
+        (
+            users::username.eq("bob"),
+            users::first_name.eq("Bob"),
+            users::last_name.eq("Ray"),
+        ),
     )
     .unwrap();
-    assert_eq!(counter.take(), 2, "create: UPDATE (no row) + INSERT .. RETURNING");
+    assert_eq!(
+        counter.take(),
+        2,
+        "create: UPDATE (no row) + INSERT .. RETURNING"
+    );
 }
 
 #[test]
@@ -436,7 +540,13 @@ fn the_rendered_statements_target_only_the_key_constraint() {
     assert_eq!(log.len(), 2, "{log:?}");
     assert!(log[0].starts_with("SELECT "), "{log:?}");
     assert!(log[0].contains("LIMIT 1"), "{log:?}");
-    assert!(log[1].starts_with("INSERT INTO `users`") || log[1].starts_with("INSERT INTO \"users\""), "{log:?}");
-    assert!(log[1].contains("ON CONFLICT (`last_name`, `first_name`) DO NOTHING RETURNING")
-        || log[1].contains("ON CONFLICT (\"last_name\", \"first_name\") DO NOTHING RETURNING"), "{log:?}");
+    assert!(
+        log[1].starts_with("INSERT INTO `users`") || log[1].starts_with("INSERT INTO \"users\""),
+        "{log:?}"
+    );
+    assert!(
+        log[1].contains("ON CONFLICT (`last_name`, `first_name`) DO NOTHING RETURNING")
+            || log[1].contains("ON CONFLICT (\"last_name\", \"first_name\") DO NOTHING RETURNING"),
+        "{log:?}"
+    );
 }

@@ -18,7 +18,9 @@ const THREADS: usize = 16;
 type GetOrCreateFn = fn(&mut SqliteConnection, &str) -> QueryResult<(User, bool)>;
 type CounterFn = fn(&mut SqliteConnection, &str) -> QueryResult<(User, bool)>;
 
-fn defaults(email: &str) -> (
+fn defaults(
+    email: &str,
+) -> (
     diesel::dsl::Eq<users::username, String>,
     diesel::dsl::Eq<users::first_name, String>,
     diesel::dsl::Eq<users::last_name, String>,
@@ -227,7 +229,9 @@ fn counter_race(db: &TestDb, email: &str, op: CounterFn) -> CounterOutcome {
         rows: rows.len() as i64,
         created: results.iter().flatten().filter(|(_, c)| *c).count(),
         errors: results.iter().filter(|r| r.is_err()).count(),
-        first_error: results.iter().find_map(|r| r.as_ref().err().map(Error::to_string)),
+        first_error: results
+            .iter()
+            .find_map(|r| r.as_ref().err().map(Error::to_string)),
     }
 }
 

@@ -85,7 +85,8 @@ pub(crate) fn struct_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> StructAttrs {
 }
 
 fn parse_unique_together(attr: &Attribute) -> syn::Result<Vec<Ident>> {
-    const FORM: &str = "expected `#[unique_together(field_a, field_b, ..)]` naming fields of this struct";
+    const FORM: &str =
+        "expected `#[unique_together(field_a, field_b, ..)]` naming fields of this struct";
     let list = match &attr.meta {
         syn::Meta::List(list) => list,
         other => return Err(syn::Error::new_spanned(other, FORM)),

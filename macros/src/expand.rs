@@ -70,8 +70,13 @@ fn derive(input: &DeriveInput) -> TokenStream {
             embed: attrs.embed,
         });
     }
-    let constraints =
-        validate::constraints(&mut cx, &input.ident, &struct_attrs, &fields, &unique_fields);
+    let constraints = validate::constraints(
+        &mut cx,
+        &input.ident,
+        &struct_attrs,
+        &fields,
+        &unique_fields,
+    );
     let table = struct_attrs
         .table_name
         .unwrap_or_else(|| default_table_name(&input.ident).into());
@@ -98,9 +103,9 @@ fn expand(model: &Model<'_>) -> TokenStream {
     let mut keys = TokenStream::new();
     for constraint in &model.constraints {
         for order in permutations(constraint) {
-            let columns = order.iter().map(|column| {
-                quote_spanned!(column.span()=> #table::#column)
-            });
+            let columns = order
+                .iter()
+                .map(|column| quote_spanned!(column.span()=> #table::#column));
             keys.extend(quote! {
                 #[automatically_derived]
                 impl #impl_generics #private::UniqueKey<(#(#columns,)*)>
@@ -125,7 +130,11 @@ fn expand(model: &Model<'_>) -> TokenStream {
 
 /// Every order of the constraint's columns: a lookup may name them in any.
 fn permutations(constraint: &Constraint) -> Vec<Vec<&Ident>> {
-    fn go<'a>(rest: &mut Vec<&'a Ident>, prefix: &mut Vec<&'a Ident>, out: &mut Vec<Vec<&'a Ident>>) {
+    fn go<'a>(
+        rest: &mut Vec<&'a Ident>,
+        prefix: &mut Vec<&'a Ident>,
+        out: &mut Vec<Vec<&'a Ident>>,
+    ) {
         if rest.is_empty() {
             out.push(prefix.clone());
             return;
@@ -142,7 +151,11 @@ fn permutations(constraint: &Constraint) -> Vec<Vec<&Ident>> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    go(&mut constraint.columns.iter().collect(), &mut Vec::new(), &mut out);
+    go(
+        &mut constraint.columns.iter().collect(),
+        &mut Vec::new(),
+        &mut out,
+    );
     out
 }
 
@@ -186,9 +199,15 @@ mod tests {
             #[unique_together(last_name, first_name)]
             struct User { #[unique] id: i32, first_name: String, last_name: String }
         });
-        assert!(out.contains("type Table = crate :: schema :: users :: table"), "{out}");
+        assert!(
+            out.contains("type Table = crate :: schema :: users :: table"),
+            "{out}"
+        );
         assert_eq!(out.matches("UniqueKey <").count(), 3, "{out}");
-        assert!(out.contains("UniqueKey < (crate :: schema :: users :: id ,) >"), "{out}");
+        assert!(
+            out.contains("UniqueKey < (crate :: schema :: users :: id ,) >"),
+            "{out}"
+        );
         assert!(out.contains("(crate :: schema :: users :: first_name , crate :: schema :: users :: last_name ,)"), "{out}");
         assert!(out.contains("(crate :: schema :: users :: last_name , crate :: schema :: users :: first_name ,)"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
@@ -201,8 +220,14 @@ mod tests {
             struct UserTag { user_id: i32, #[diesel(column_name = label)] tag: String }
         });
         assert!(out.contains("type Table = user_tags :: table"), "{out}");
-        assert!(out.contains("(user_tags :: user_id , user_tags :: label ,)"), "{out}");
-        assert!(out.contains("(user_tags :: label , user_tags :: user_id ,)"), "{out}");
+        assert!(
+            out.contains("(user_tags :: user_id , user_tags :: label ,)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("(user_tags :: label , user_tags :: user_id ,)"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -59,7 +59,13 @@ pub(crate) fn constraints(
     }
 
     for together in &attrs.unique_together {
-        if let Some(c) = resolve(cx, struct_ident, fields, &together.fields, "#[unique_together(..)]") {
+        if let Some(c) = resolve(
+            cx,
+            struct_ident,
+            fields,
+            &together.fields,
+            "#[unique_together(..)]",
+        ) {
             out.push(Constraint {
                 span: first_span(&together.attr),
                 ..c
@@ -149,10 +155,13 @@ fn resolve(
                     .filter(|f| !f.embed)
                     .map(|f| format!("`{}`", f.ident))
                     .collect();
+                let hint = closest(name, fields)
+                    .map(|f| format!("did you mean `{f}`? "))
+                    .unwrap_or_default();
                 cx.error(
                     name,
                     format!(
-                        "unknown field `{name}` in `{attr_name}`; the fields of `{struct_ident}` are {}",
+                        "unknown field `{name}` in `{attr_name}`; {hint}the fields of `{struct_ident}` are {}",
                         valid.join(", ")
                     ),
                 );
@@ -172,4 +181,31 @@ fn first_span(tokens: &TokenStream) -> Span {
         .into_iter()
         .next()
         .map_or_else(Span::call_site, |t| t.span())
+}
+
+/// The column field whose name is nearest `name`, if it is near enough to be
+/// a typo (edit distance at most a third of the name, and at least 1).
+fn closest<'a>(name: &Ident, fields: &'a [Field<'_>]) -> Option<&'a Ident> {
+    let name = name.to_string();
+    fields
+        .iter()
+        .filter(|f| !f.embed)
+        .map(|f| (edit_distance(&name, &f.ident.to_string()), f.ident))
+        .filter(|(d, _)| *d <= (name.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, ident)| ident)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }

@@ -11,9 +11,10 @@ use diesel::Insertable;
 ///
 /// `Marker` only lets both impls coexist; it is always inferred.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be inserted into `{T}` together with the lookup key",
+    message = "`{Self}` and the lookup key cannot be inserted together into `{T}`",
     label = "expected `()`, a tuple of `column.eq(value)` for this table, or an `Insertable` struct",
-    note = "the values must be `Insertable` into the model's table and must not repeat a key column"
+    note = "every column of the key and of these values must be a column of `{T}`, \
+            and the values must not repeat a key column"
 )]
 pub trait InsertValues<T, K, Marker> {
     /// The combined key-and-values insert.

@@ -43,8 +43,7 @@ pub trait KeyExpressionMethods: Column + Sized {
         Self: ExpressionMethods,
         Self::SqlType: SqlType + IntoNotNullable,
         <Self::SqlType as IntoNotNullable>::NotNullable: SqlType + TypedExpressionType,
-        V: AsExpression<<Self::SqlType as IntoNotNullable>::NotNullable>
-            + AsExpression<Self::SqlType>,
+        V: KeyValue<<Self::SqlType as IntoNotNullable>::NotNullable> + AsExpression<Self::SqlType>,
     {
         Key {
             expr: self.eq(value),
@@ -54,6 +53,25 @@ pub trait KeyExpressionMethods: Column + Sized {
 }
 
 impl<C: Column> KeyExpressionMethods for C {}
+
+/// A value that can stand in a lookup key for a column of SQL type `ST`
+/// (always the column's non-null type): anything Diesel accepts in
+/// `column.eq(value)` except NULL.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a key value for a column of SQL type `{ST}`",
+    label = "expected a non-NULL value of SQL type `{ST}`",
+    note = "a key value has the column's SQL type and is never NULL: a unique column admits \
+            any number of NULLs, so a lookup by NULL would insert a new row on every call",
+    note = "for a nullable column, pass the value itself (`\"ann\"`, not `Some(\"ann\")`)"
+)]
+pub trait KeyValue<ST> {}
+
+impl<V, ST> KeyValue<ST> for V
+where
+    ST: SqlType + TypedExpressionType,
+    V: AsExpression<ST>,
+{
+}
 
 impl<C, E, T> Insertable<T> for Key<C, E>
 where

@@ -12,7 +12,9 @@ mod unique;
 
 pub use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend};
 pub use crate::defaults::InsertValues;
-pub use crate::key::{ColumnTuple, Key, KeyExpressionMethods, KeyPart, Lookup, LookupFilter, LookupQueryId};
+pub use crate::key::{
+    ColumnTuple, Key, KeyExpressionMethods, KeyPart, KeyValue, Lookup, LookupFilter, LookupQueryId,
+};
 pub use crate::model::GetOrCreate;
 pub use crate::unique::UniqueKey;
 

@@ -22,8 +22,8 @@
 use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::{Expression, QueryMetadata, Selectable, TypedExpressionType};
-use diesel::sql_types::SqlType;
 use diesel::query_builder::{AsChangeset, QueryFragment, QueryId};
+use diesel::sql_types::SqlType;
 use diesel::sqlite::Sqlite;
 use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl, SelectableHelper};
 
@@ -146,7 +146,9 @@ where
         let changeset = update.as_changeset();
         if changeset.is_noop(&Sqlite)? {
             // Nothing to update: the operation is get_or_create.
-            return <Sqlite as GetOrCreateBackend<C, M, K, D, Mk>>::get_or_create(conn, key, create);
+            return <Sqlite as GetOrCreateBackend<C, M, K, D, Mk>>::get_or_create(
+                conn, key, create,
+            );
         }
         let values = create.with_key(key.clone());
         check_distinct_columns(&values)?;

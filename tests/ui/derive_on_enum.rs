@@ -1,0 +1,14 @@
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        visits -> Integer,
+    }
+}
+
+#[derive(diesel_get_or_create::GetOrCreate)]
+enum User {
+    Ann,
+    Bob,
+}
+
+fn main() {}
