@@ -33,15 +33,15 @@ fn derive(input: &DeriveInput) -> TokenStream {
             }
         },
         Data::Enum(data) => {
-            cx.error(
-                &data.enum_token,
+            cx.error_at(
+                data.enum_token.span,
                 "`#[derive(GetOrCreate)]` works on a model struct with named fields, not on an enum",
             );
             None
         }
         Data::Union(data) => {
-            cx.error(
-                &data.union_token,
+            cx.error_at(
+                data.union_token.span,
                 "`#[derive(GetOrCreate)]` works on a model struct with named fields, not on a union",
             );
             None

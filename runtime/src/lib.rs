@@ -1,4 +1,53 @@
-#![doc = include_str!("../../README.md")]
+//! Atomic, compile-time-checked `get_or_create` and `update_or_create` for
+//! Diesel models.
+//!
+//! `#[derive(GetOrCreate)]` goes on a Diesel model (`Queryable` +
+//! `Selectable`). It reads the model's uniqueness constraints (`#[unique]`
+//! fields, `#[unique_together(a, b)]` on the struct, and the primary key) and
+//! implements [`GetOrCreate`], whose operations take a lookup key that must
+//! name exactly the columns of one of those constraints, or the call does not
+//! compile.
+//!
+//! ```
+//! use diesel::prelude::*;
+//! use diesel_get_or_create::prelude::*;
+//!
+//! diesel::table! {
+//!     tags (id) {
+//!         id -> Integer,
+//!         name -> Text,
+//!         uses -> Integer,
+//!     }
+//! }
+//!
+//! #[derive(Queryable, Selectable, GetOrCreate)]
+//! #[diesel(table_name = tags)]
+//! struct Tag {
+//!     id: i32,
+//!     #[unique]
+//!     name: String,
+//!     uses: i32,
+//! }
+//!
+//! # fn main() -> QueryResult<()> {
+//! let mut conn = SqliteConnection::establish(":memory:").unwrap();
+//! diesel::sql_query("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, uses INTEGER NOT NULL)")
+//!     .execute(&mut conn)?;
+//! let (tag, created) = Tag::update_or_create_with(
+//!     &mut conn,
+//!     tags::name.key("rust"),
+//!     tags::uses.eq(tags::uses + 1),
+//!     tags::uses.eq(1),
+//! )?;
+//! assert_eq!((tag.uses, created), (1, true));
+//! let (tag, created) = Tag::get_or_create(&mut conn, tags::name.key("rust"), ())?;
+//! assert_eq!((tag.uses, created), (1, false));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The README describes the semantics of each operation, the statements each
+//! backend runs, and the errors.
 #![deny(missing_docs)]
 
 mod backend;
