@@ -411,7 +411,12 @@ fn defaults_that_repeat_a_key_column_are_refused_by_the_database() {
             users::last_name.eq("Lee"),
         ),
     );
-    assert!(result.is_err(), "{result:?}");
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::QueryBuilderError(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("column `email` is given twice"),
+        "{err}"
+    );
     assert_eq!(count_users(&mut conn), 0);
 }
 
@@ -549,4 +554,73 @@ fn the_rendered_statements_target_only_the_key_constraint() {
             || log[1].contains("ON CONFLICT (\"last_name\", \"first_name\") DO NOTHING RETURNING"),
         "{log:?}"
     );
+}
+
+#[test]
+fn pooled_connections_from_r2d2_race_like_plain_ones() {
+    use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+    #[derive(Debug)]
+    struct BusyTimeout;
+    impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for BusyTimeout {
+        fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+            diesel::connection::SimpleConnection::batch_execute(
+                conn,
+                "PRAGMA busy_timeout = 30000;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)
+        }
+    }
+    let db = TestDb::new("pool");
+    let pool = Pool::builder()
+        .max_size(8)
+        .connection_customizer(Box::new(BusyTimeout))
+        .build(ConnectionManager::<SqliteConnection>::new(
+            db.path.to_str().unwrap(),
+        ))
+        .unwrap();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let mut conn = pool.get().unwrap();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                User::get_or_create(
+                    &mut conn,
+                    users::email.key("pool@x.io"),
+                    (
+                        users::username.eq("pool"),
+                        users::first_name.eq("P"),
+                        users::last_name.eq("Q"),
+                    ),
+                )
+                .map(|(u, created)| (u.id, created))
+            })
+        })
+        .collect();
+    let results: Vec<(i32, bool)> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .collect();
+    assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1);
+    assert!(results.iter().all(|(id, _)| *id == results[0].0));
+    assert_eq!(count_users(&mut pool.get().unwrap()), 1);
+}
+
+#[test]
+fn a_declared_constraint_missing_from_the_database_is_an_error_not_a_duplicate() {
+    // The model says `name` is unique; this table has no such index.
+    let db = TestDb::new("missing-index");
+    let mut conn = db.connect();
+    diesel::sql_query("CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, uses INTEGER NOT NULL DEFAULT 0)")
+        .execute(&mut conn)
+        .unwrap();
+    let err = Tag::get_or_create(&mut conn, tags::name.key("rust"), ()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ON CONFLICT clause does not match any PRIMARY KEY or UNIQUE constraint"),
+        "{err}"
+    );
+    let rows: i64 = tags::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(rows, 0);
 }

@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn default_table_name_and_renamed_primary_key_columns() {
         let out = expand(quote! {
-            #[diesel(primary_key(user_id, tag))]
+            #[diesel(primary_key(user_id, label))]
             struct UserTag { user_id: i32, #[diesel(column_name = label)] tag: String }
         });
         assert!(out.contains("type Table = user_tags :: table"), "{out}");
@@ -228,6 +228,18 @@ mod tests {
             out.contains("(user_tags :: label , user_tags :: user_id ,)"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn default_primary_key_is_the_column_id() {
+        let out = expand(quote! {
+            struct Visit { #[diesel(column_name = id)] visit_id: i32, email: String }
+        });
+        assert!(out.contains("UniqueKey < (visits :: id ,) >"), "{out}");
+        let out = expand(quote! {
+            struct Visit { visit_id: i32, email: String }
+        });
+        assert!(out.contains("declares no uniqueness constraint"), "{out}");
     }
 
     #[test]

@@ -20,15 +20,16 @@ pub(crate) fn constraints(
 ) -> Vec<Constraint> {
     let mut out: Vec<Constraint> = Vec::new();
 
-    // The primary key: `#[diesel(primary_key(..))]`, else a field `id`.
+    // The primary key: `#[diesel(primary_key(..))]`, else the column `id`.
+    // Like Diesel's own derives, both name columns, not fields.
     match &attrs.primary_key {
         Some(keys) => {
-            if let Some(c) = resolve(cx, struct_ident, fields, keys, "#[diesel(primary_key(..))]") {
+            if let Some(c) = resolve_primary_key(cx, struct_ident, fields, keys) {
                 out.push(c);
             }
         }
         None => {
-            if let Some(id) = fields.iter().find(|f| *f.ident == "id") {
+            if let Some(id) = fields.iter().find(|f| f.column == "id" && !f.embed) {
                 out.push(Constraint {
                     columns: vec![id.column.clone()],
                     span: id.ident.span(),
@@ -105,11 +106,52 @@ pub(crate) fn constraints(
                 "`{struct_ident}` declares no uniqueness constraint, so no lookup could be \
                  atomic; mark a unique column with `#[unique]`, declare \
                  `#[unique_together(field_a, field_b)]` on the struct, or name the primary \
-                 key with `#[diesel(primary_key(..))]` (the default is a field named `id`)"
+                 key with `#[diesel(primary_key(..))]` (the default is the column `id`)"
             ),
         );
     }
     out
+}
+
+/// Resolve `#[diesel(primary_key(..))]`, which names columns (as in Diesel).
+fn resolve_primary_key(
+    cx: &mut Ctxt,
+    struct_ident: &Ident,
+    fields: &[Field<'_>],
+    names: &[Ident],
+) -> Option<Constraint> {
+    let mut columns: Vec<Ident> = Vec::new();
+    let mut ok = true;
+    for name in names {
+        if columns.iter().any(|c| c == name) {
+            cx.error(
+                name,
+                format!("column `{name}` is named twice in `#[diesel(primary_key(..))]`"),
+            );
+            ok = false;
+        } else if fields.iter().any(|f| !f.embed && f.column == *name) {
+            columns.push(name.clone());
+        } else {
+            let valid: Vec<String> = fields
+                .iter()
+                .filter(|f| !f.embed)
+                .map(|f| format!("`{}`", f.column))
+                .collect();
+            cx.error(
+                name,
+                format!(
+                    "no field of `{struct_ident}` has the column `{name}` named in \
+                     `#[diesel(primary_key(..))]`; its columns are {}",
+                    valid.join(", ")
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| Constraint {
+        columns,
+        span: names.first().map_or_else(Span::call_site, Ident::span),
+    })
 }
 
 /// Resolve field names to columns, reporting unknown and repeated names.
@@ -120,6 +162,7 @@ fn resolve(
     names: &[Ident],
     attr_name: &str,
 ) -> Option<Constraint> {
+    debug_assert!(attr_name.starts_with("#[unique_together"));
     let mut columns: Vec<Ident> = Vec::new();
     let mut seen: Vec<&Ident> = Vec::new();
     let mut ok = true;

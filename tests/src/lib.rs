@@ -58,7 +58,7 @@ pub mod models {
     }
 
     #[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
-    #[diesel(table_name = memberships, primary_key(org, user))]
+    #[diesel(table_name = memberships, primary_key(org_id, user_name))]
     pub struct Membership {
         #[diesel(column_name = org_id)]
         pub org: i32,

@@ -15,8 +15,8 @@ diesel::table! {
 #[derive(Queryable, Selectable, GetOrCreate)]
 #[diesel(table_name = users)]
 struct Visit {
-    #[diesel(column_name = id)]
-    visit_id: i32,
-    email: String,
+    #[diesel(column_name = email)]
+    visitor: String,
+    visits: i32,
 }
 fn main() {}
