@@ -57,6 +57,7 @@ mod model;
 mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod statements;
 mod unique;
 
 pub use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend};
@@ -65,6 +66,7 @@ pub use crate::key::{
     ColumnTuple, Key, KeyExpressionMethods, KeyPart, KeyValue, Lookup, LookupFilter, LookupQueryId,
 };
 pub use crate::model::GetOrCreate;
+pub use crate::statements::Statements;
 pub use crate::unique::UniqueKey;
 
 /// `#[derive(GetOrCreate)]`: see the [crate documentation](crate).

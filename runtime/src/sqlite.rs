@@ -19,123 +19,47 @@
 //! `UniqueViolation`; SQLite aborts only that statement, so the caller's
 //! transaction stays usable.
 
-use diesel::connection::LoadConnection;
-use diesel::deserialize::FromSqlRow;
-use diesel::expression::{Expression, QueryMetadata, Selectable, TypedExpressionType};
 use diesel::query_builder::{AsChangeset, QueryFragment, QueryId};
-use diesel::sql_types::SqlType;
 use diesel::sqlite::Sqlite;
-use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl, SelectableHelper};
+use diesel::{Connection, QueryResult};
 
 use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend, MAX_ATTEMPTS};
 use crate::defaults::InsertValues;
 use crate::key::{Lookup, LookupFilter, LookupQueryId};
-use crate::model::GetOrCreate;
-use crate::query::{From, InsertReturning, OnConflictDoNothing, SelectByKey, UpdateByKey};
-
-type SqlTypeOfSelection<M> = <<M as Selectable<Sqlite>>::SelectExpression as Expression>::SqlType;
-
-fn select_by_key<C, M, K>(conn: &mut C, key: &K) -> QueryResult<Option<M>>
-where
-    C: Connection<Backend = Sqlite> + LoadConnection,
-    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
-    M::Table: QueryId,
-    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
-    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
-    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
-    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
-    K: LookupFilter<Sqlite> + LookupQueryId,
-{
-    SelectByKey {
-        from: From::of(M::__table()),
-        key,
-        select: M::as_select(),
-        lock: (),
-    }
-    .get_result::<M>(conn)
-    .optional()
-}
-
-fn insert_do_nothing<C, M, K, V>(conn: &mut C, values: &V) -> QueryResult<Option<M>>
-where
-    C: Connection<Backend = Sqlite> + LoadConnection,
-    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
-    M::Table: QueryId,
-    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
-    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
-    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
-    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
-    K: Lookup,
-    V: QueryFragment<Sqlite> + QueryId,
-{
-    InsertReturning {
-        from: From::of(M::__table()),
-        values,
-        conflict: OnConflictDoNothing::<K::Columns>::new(),
-        select: M::as_select(),
-    }
-    .get_result::<M>(conn)
-    .optional()
-}
+use crate::query::OnConflictDoNothing;
+use crate::statements::Statements;
 
 impl<C, M, K, D, Mk> GetOrCreateBackend<C, M, K, D, Mk> for Sqlite
 where
-    C: Connection<Backend = Sqlite> + LoadConnection,
-    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
-    M::Table: QueryId,
-    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
-    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
-    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
-    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
+    C: Connection<Backend = Sqlite>,
+    M: Statements<C>,
     K: LookupFilter<Sqlite> + LookupQueryId + Clone,
     D: InsertValues<M::Table, K, Mk>,
     D::Values: QueryFragment<Sqlite> + QueryId,
 {
     fn get_or_create(conn: &mut C, key: K, defaults: D) -> QueryResult<(M, bool)> {
-        if let Some(row) = select_by_key::<C, M, K>(conn, &key)? {
+        if let Some(row) = M::select_by_key(conn, &key, ())? {
             return Ok((row, false));
         }
         let values = defaults.with_key(key.clone());
-        insert_or_select::<C, M, K, D::Values>(conn, &key, &values)
-    }
-}
-
-/// The miss path shared by both operations: insert, or read the row a
-/// concurrent caller inserted first.
-fn insert_or_select<C, M, K, V>(conn: &mut C, key: &K, values: &V) -> QueryResult<(M, bool)>
-where
-    C: Connection<Backend = Sqlite> + LoadConnection,
-    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
-    M::Table: QueryId,
-    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
-    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
-    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
-    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
-    K: LookupFilter<Sqlite> + LookupQueryId,
-    V: QueryFragment<Sqlite> + QueryId,
-{
-    check_distinct_columns(values)?;
-    for _ in 0..MAX_ATTEMPTS {
-        if let Some(row) = insert_do_nothing::<C, M, K, V>(conn, values)? {
-            return Ok((row, true));
+        check_distinct_columns(&values)?;
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(row) = M::insert_returning(conn, &values, on_conflict_do_nothing::<K>())? {
+                return Ok((row, true));
+            }
+            if let Some(row) = M::select_by_key(conn, &key, ())? {
+                return Ok((row, false));
+            }
+            // The conflicting row was deleted before we could read it: insert again.
         }
-        if let Some(row) = select_by_key::<C, M, K>(conn, key)? {
-            return Ok((row, false));
-        }
-        // The conflicting row was deleted before we could read it: try again.
+        Err(diesel::result::Error::NotFound)
     }
-    Err(diesel::result::Error::NotFound)
 }
 
 impl<C, M, K, U, D, Mk> UpdateOrCreateBackend<C, M, K, U, D, Mk> for Sqlite
 where
-    C: Connection<Backend = Sqlite> + LoadConnection,
-    M: GetOrCreate + Selectable<Sqlite> + FromSqlRow<SqlTypeOfSelection<M>, Sqlite> + 'static,
-    M::Table: QueryId,
-    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Sqlite>,
-    M::SelectExpression: QueryFragment<Sqlite> + QueryId,
-    Sqlite: QueryMetadata<SqlTypeOfSelection<M>>,
-    SqlTypeOfSelection<M>: SqlType + TypedExpressionType,
+    C: Connection<Backend = Sqlite>,
+    M: Statements<C>,
     K: LookupFilter<Sqlite> + LookupQueryId + Clone,
     U: AsChangeset<Target = M::Table>,
     U::Changeset: QueryFragment<Sqlite>,
@@ -153,24 +77,20 @@ where
         let values = create.with_key(key.clone());
         check_distinct_columns(&values)?;
         for _ in 0..MAX_ATTEMPTS {
-            let updated = UpdateByKey {
-                from: From::of(M::__table()),
-                changeset: &changeset,
-                key: &key,
-                select: M::as_select(),
-            }
-            .get_result::<M>(conn)
-            .optional()?;
-            if let Some(row) = updated {
+            if let Some(row) = M::update_by_key(conn, &changeset, &key)? {
                 return Ok((row, false));
             }
-            if let Some(row) = insert_do_nothing::<C, M, K, D::Values>(conn, &values)? {
+            if let Some(row) = M::insert_returning(conn, &values, on_conflict_do_nothing::<K>())? {
                 return Ok((row, true));
             }
             // A concurrent caller inserted the key after our UPDATE: update it.
         }
         Err(diesel::result::Error::NotFound)
     }
+}
+
+fn on_conflict_do_nothing<K: Lookup>() -> OnConflictDoNothing<K::Columns> {
+    OnConflictDoNothing::new()
 }
 
 /// PostgreSQL and MySQL refuse an `INSERT` that names a column twice; SQLite
