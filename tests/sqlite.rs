@@ -624,3 +624,73 @@ fn a_declared_constraint_missing_from_the_database_is_an_error_not_a_duplicate()
     let rows: i64 = tags::table.count().get_result(&mut conn).unwrap();
     assert_eq!(rows, 0);
 }
+
+diesel::table! {
+    readings (id) {
+        id -> Integer,
+        site -> Text,
+        sensor -> Integer,
+        year -> Integer,
+        month -> Integer,
+        day -> Integer,
+        hour -> Integer,
+        value -> Double,
+    }
+}
+
+#[derive(Debug, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = readings)]
+#[unique_together(site, sensor, year, month, day, hour)]
+struct Reading {
+    id: i32,
+    site: String,
+    sensor: i32,
+    year: i32,
+    month: i32,
+    day: i32,
+    hour: i32,
+    value: f64,
+}
+
+#[test]
+fn six_column_key_in_any_order() {
+    let db = TestDb::new("six");
+    let mut conn = db.connect();
+    diesel::sql_query(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL,
+         sensor INTEGER NOT NULL, year INTEGER NOT NULL, month INTEGER NOT NULL,
+         day INTEGER NOT NULL, hour INTEGER NOT NULL, value DOUBLE NOT NULL,
+         UNIQUE (site, sensor, year, month, day, hour))",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let (r, created) = Reading::get_or_create(
+        &mut conn,
+        (
+            readings::site.key("north"),
+            readings::sensor.key(4),
+            readings::year.key(2026),
+            readings::month.key(11),
+            readings::day.key(22),
+            readings::hour.key(9),
+        ),
+        readings::value.eq(1.5),
+    )
+    .unwrap();
+    assert!(created);
+    let (again, created) = Reading::update_or_create(
+        &mut conn,
+        (
+            readings::hour.key(9),
+            readings::day.key(22),
+            readings::month.key(11),
+            readings::year.key(2026),
+            readings::sensor.key(4),
+            readings::site.key("north"),
+        ),
+        readings::value.eq(2.5),
+    )
+    .unwrap();
+    assert!(!created);
+    assert_eq!((again.id, again.value), (r.id, 2.5));
+}

@@ -255,6 +255,7 @@ mod tests {
         });
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("more than the 6"), "{out}");
+        assert!(out.contains("GetOrCreate for T"), "{out}");
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub(crate) fn constraints(
     match &attrs.primary_key {
         Some(keys) => {
             if let Some(c) = resolve_primary_key(cx, struct_ident, fields, keys) {
-                out.push(c);
+                if c.columns.len() > MAX_COLUMNS {
+                    cx.error_at(c.span, too_many_columns(c.columns.len()));
+                } else {
+                    out.push(c);
+                }
             }
         }
         None => {
@@ -67,22 +71,14 @@ pub(crate) fn constraints(
             &together.fields,
             "#[unique_together(..)]",
         ) {
+            if c.columns.len() > MAX_COLUMNS {
+                cx.error(&together.attr, too_many_columns(c.columns.len()));
+                continue;
+            }
             out.push(Constraint {
                 span: first_span(&together.attr),
                 ..c
             });
-        }
-    }
-
-    for c in &out {
-        if c.columns.len() > MAX_COLUMNS {
-            cx.error_at(
-                c.span,
-                format!(
-                    "a constraint of {} columns is more than the {MAX_COLUMNS} a lookup key supports",
-                    c.columns.len()
-                ),
-            );
         }
     }
 
@@ -111,6 +107,13 @@ pub(crate) fn constraints(
         );
     }
     out
+}
+
+fn too_many_columns(n: usize) -> String {
+    format!(
+        "this constraint has {n} columns, more than the {MAX_COLUMNS} a lookup key supports \
+         (its check is implemented once per column order)"
+    )
 }
 
 /// Resolve `#[diesel(primary_key(..))]`, which names columns (as in Diesel).

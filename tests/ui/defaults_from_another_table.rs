@@ -1,0 +1,39 @@
+use diesel::prelude::*;
+use diesel_get_or_create::prelude::*;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        visits -> Integer,
+        nick -> Nullable<Text>,
+    }
+}
+#[derive(Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = users)]
+#[unique_together(first_name, last_name)]
+struct User {
+    id: i32,
+    #[unique]
+    email: String,
+    first_name: String,
+    last_name: String,
+    visits: i32,
+    #[unique]
+    nick: Option<String>,
+}
+
+diesel::table! {
+    posts (id) {
+        id -> Integer,
+        title -> Text,
+    }
+}
+
+fn lookup(conn: &mut SqliteConnection) {
+    let _ = User::get_or_create(conn, users::email.key("ann@x.io"), (posts::title.eq("hello"),));
+}
+
+fn main() {}
