@@ -33,7 +33,7 @@ impl<T: QuerySource> core::fmt::Debug for From<T> {
 
 /// `SELECT <select> FROM <table> WHERE <key> LIMIT 1 <lock>`
 #[derive(Debug)]
-pub struct SelectByKey<'a, T: QuerySource, K, S, L> {
+pub(crate) struct SelectByKey<'a, T: QuerySource, K, S, L> {
     pub(crate) from: From<T>,
     pub(crate) key: &'a K,
     pub(crate) select: S,
@@ -63,7 +63,7 @@ where
 
 /// `INSERT INTO <table> <values> <conflict> RETURNING <select>`
 #[derive(Debug)]
-pub struct InsertReturning<'a, T: QuerySource, V, C, S> {
+pub(crate) struct InsertReturning<'a, T: QuerySource, V, C, S> {
     pub(crate) from: From<T>,
     pub(crate) values: &'a V,
     pub(crate) conflict: C,
@@ -95,7 +95,7 @@ where
 /// Only a conflict on exactly the key's constraint is absorbed; a conflict on
 /// any other unique index still fails the statement.
 #[derive(Debug)]
-pub struct OnConflictDoNothing<Cols>(PhantomData<Cols>);
+pub(crate) struct OnConflictDoNothing<Cols>(PhantomData<Cols>);
 
 impl<Cols> OnConflictDoNothing<Cols> {
     pub(crate) fn new() -> Self {
@@ -131,7 +131,7 @@ fn push_column_list<Cols: ColumnTuple, DB: Backend>(
 
 /// `UPDATE <table> SET <changeset> WHERE <key> RETURNING <select>`
 #[derive(Debug)]
-pub struct UpdateByKey<'a, T: QuerySource, U, K, S> {
+pub(crate) struct UpdateByKey<'a, T: QuerySource, U, K, S> {
     pub(crate) from: From<T>,
     pub(crate) changeset: &'a U,
     pub(crate) key: &'a K,
@@ -160,12 +160,10 @@ where
 }
 
 /// Node kind markers for query ids.
-#[doc(hidden)]
 #[derive(Debug)]
-pub enum SelectNode {}
-#[doc(hidden)]
+pub(crate) enum SelectNode {}
 #[derive(Debug)]
-pub enum InsertNode {}
+pub(crate) enum InsertNode {}
 
 impl<T, K, S, L> QueryId for SelectByKey<'_, T, K, S, L>
 where
