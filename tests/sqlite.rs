@@ -694,3 +694,77 @@ fn six_column_key_in_any_order() {
     assert!(!created);
     assert_eq!((again.id, again.value), (r.id, 2.5));
 }
+
+/// Forces the lost race deterministically: a trigger inserts the same key
+/// just before our insert, as a concurrent caller committing between our
+/// `SELECT` (or `UPDATE`) and our `INSERT` would.
+fn with_racing_trigger(conn: &mut SqliteConnection) {
+    diesel::sql_query(
+        "CREATE TRIGGER racing_insert BEFORE INSERT ON users
+         WHEN NEW.email = 'race@x.io' AND NEW.username <> 'winner'
+         BEGIN
+             INSERT INTO users (email, username, first_name, last_name, visits)
+             VALUES ('race@x.io', 'winner', 'Win', 'Ner', 10);
+         END",
+    )
+    .execute(conn)
+    .unwrap();
+}
+
+#[test]
+fn lost_race_returns_the_winners_row_in_three_statements() {
+    let db = TestDb::new("lost-race");
+    let mut conn = db.connect();
+    with_racing_trigger(&mut conn);
+    let counter = StatementCounter::install(&mut conn);
+    let (user, created) = User::get_or_create(
+        &mut conn,
+        users::email.key("race@x.io"),
+        (
+            users::username.eq("loser"),
+            users::first_name.eq("Lo"),
+            users::last_name.eq("Ser"),
+        ),
+    )
+    .unwrap();
+    assert!(!created);
+    assert_eq!((user.username.as_str(), user.visits), ("winner", 10));
+    assert_eq!(
+        counter.take(),
+        3,
+        "SELECT (miss) + INSERT (conflict) + SELECT"
+    );
+    assert_eq!(count_users(&mut conn), 1);
+}
+
+#[test]
+fn lost_race_on_update_or_create_updates_the_winners_row() {
+    let db = TestDb::new("lost-race-update");
+    let mut conn = db.connect();
+    with_racing_trigger(&mut conn);
+    let counter = StatementCounter::install(&mut conn);
+    let (user, created) = User::update_or_create_with(
+        &mut conn,
+        users::email.key("race@x.io"),
+        users::visits.eq(users::visits + 1),
+        (
+            users::username.eq("loser"),
+            users::first_name.eq("Lo"),
+            users::last_name.eq("Ser"),
+            users::visits.eq(1),
+        ),
+    )
+    .unwrap();
+    assert!(!created);
+    assert_eq!(
+        (user.username.as_str(), user.visits),
+        ("winner", 11),
+        "the winner's row, incremented"
+    );
+    assert_eq!(
+        counter.take(),
+        3,
+        "UPDATE (no row) + INSERT (conflict) + UPDATE"
+    );
+    assert_eq!(count_users(&mut conn), 1);
+}
