@@ -358,11 +358,7 @@ fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing() {
     let err = User::get_or_create(
         &mut conn,
         users::email.key("bob@x.io"),
-        (
-            users::username.eq("ann"),
-            users::first_name.eq("Bob"),
-            users::last_name.eq("Ray"),
-        ),
+        names("ann", "Bob", "Ray"),
     )
     .unwrap_err();
     assert!(
@@ -376,11 +372,7 @@ fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing() {
         &mut conn,
         users::email.key("bob@x.io"),
         users::visits.eq(users::visits + 1),
-        (
-            users::username.eq("ann"),
-            users::first_name.eq("Bob"),
-            users::last_name.eq("Ray"),
-        ),
+        names("ann", "Bob", "Ray"),
     )
     .unwrap_err();
     assert!(
@@ -429,21 +421,13 @@ fn inside_an_outer_transaction_which_stays_usable_after_an_error() {
         let (bob, created) = User::get_or_create(
             conn,
             users::email.key("bob@x.io"),
-            (
-                users::username.eq("bob"),
-                users::first_name.eq("Bob"),
-                users::last_name.eq("Ray"),
-            ),
+            names("bob", "Bob", "Ray"),
         )?;
         assert!(created);
         let err = User::get_or_create(
             conn,
             users::email.key("carl@x.io"),
-            (
-                users::username.eq("ann"),
-                users::first_name.eq("Carl"),
-                users::last_name.eq("Oz"),
-            ),
+            names("ann", "Carl", "Oz"),
         )
         .unwrap_err();
         assert!(matches!(
@@ -470,11 +454,7 @@ fn inside_an_outer_transaction_which_stays_usable_after_an_error() {
         User::get_or_create(
             conn,
             users::email.key("dan@x.io"),
-            (
-                users::username.eq("dan"),
-                users::first_name.eq("Dan"),
-                users::last_name.eq("Poe"),
-            ),
+            names("dan", "Dan", "Poe"),
         )?;
         Err(Error::RollbackTransaction)
     });
@@ -487,13 +467,7 @@ fn statements_per_call() {
     let db = TestDb::new("statements");
     let mut conn = db.connect();
     let counter = StatementCounter::install(&mut conn);
-    let defaults = || {
-        (
-            users::username.eq("ann"),
-            users::first_name.eq("Ann"),
-            users::last_name.eq("Lee"),
-        )
-    };
+    let defaults = || names("ann", "Ann", "Lee");
 
     User::get_or_create(&mut conn, users::email.key("ann@x.io"), defaults()).unwrap();
     assert_eq!(
@@ -515,11 +489,7 @@ fn statements_per_call() {
         &mut conn,
         users::email.key("bob@x.io"),
         users::visits.eq(users::visits + 1),
-        (
-            users::username.eq("bob"),
-            users::first_name.eq("Bob"),
-            users::last_name.eq("Ray"),
-        ),
+        names("bob", "Bob", "Ray"),
     )
     .unwrap();
     assert_eq!(
@@ -588,11 +558,7 @@ fn pooled_connections_from_r2d2_race_like_plain_ones() {
                 User::get_or_create(
                     &mut conn,
                     users::email.key("pool@x.io"),
-                    (
-                        users::username.eq("pool"),
-                        users::first_name.eq("P"),
-                        users::last_name.eq("Q"),
-                    ),
+                    names("pool", "P", "Q"),
                 )
                 .map(|(u, created)| (u.id, created))
             })
@@ -720,11 +686,7 @@ fn lost_race_returns_the_winners_row_in_three_statements() {
     let (user, created) = User::get_or_create(
         &mut conn,
         users::email.key("race@x.io"),
-        (
-            users::username.eq("loser"),
-            users::first_name.eq("Lo"),
-            users::last_name.eq("Ser"),
-        ),
+        names("loser", "Lo", "Ser"),
     )
     .unwrap();
     assert!(!created);

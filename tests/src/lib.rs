@@ -81,6 +81,23 @@ pub mod models {
         pub pings: i32,
     }
 
+    /// The usual defaults of a test user: `(username, first_name, last_name)`.
+    pub fn names<'a>(
+        username: &'a str,
+        first_name: &'a str,
+        last_name: &'a str,
+    ) -> (
+        diesel::dsl::Eq<users::username, &'a str>,
+        diesel::dsl::Eq<users::first_name, &'a str>,
+        diesel::dsl::Eq<users::last_name, &'a str>,
+    ) {
+        (
+            users::username.eq(username),
+            users::first_name.eq(first_name),
+            users::last_name.eq(last_name),
+        )
+    }
+
     /// Defaults as a derived `Insertable` struct, with an `Option` field
     /// that Diesel renders as the column's default when `None`.
     #[derive(Debug, Clone, Insertable, AsChangeset)]
