@@ -81,16 +81,15 @@ pub mod models {
         pub pings: i32,
     }
 
-    /// The usual defaults of a test user: `(username, first_name, last_name)`.
-    pub fn names<'a>(
-        username: &'a str,
-        first_name: &'a str,
-        last_name: &'a str,
-    ) -> (
+    /// `(username, first_name, last_name)` assignments, as `names` returns them.
+    pub type Names<'a> = (
         diesel::dsl::Eq<users::username, &'a str>,
         diesel::dsl::Eq<users::first_name, &'a str>,
         diesel::dsl::Eq<users::last_name, &'a str>,
-    ) {
+    );
+
+    /// The usual defaults of a test user: `(username, first_name, last_name)`.
+    pub fn names<'a>(username: &'a str, first_name: &'a str, last_name: &'a str) -> Names<'a> {
         (
             users::username.eq(username),
             users::first_name.eq(first_name),
