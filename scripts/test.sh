@@ -1,29 +1,31 @@
 #!/usr/bin/env bash
-# Runs every test of diesel-get-or-create: the derive's unit tests, SQLite behaviour
-# and race tests, the compile-fail (UI) tests, doctests (README included), and the
-# quickstart example. Works on a fresh Debian machine with Rust: SQLite is bundled,
-# and a missing C compiler is installed with apt when run as root.
+# Runs every test of diesel-get-or-create with all backends: the derive's unit tests,
+# SQLite, PostgreSQL and MySQL behaviour and race tests, the compile-fail (UI) tests,
+# doctests (README included), and the quickstart example. Works on a fresh Debian machine
+# with Rust: SQLite is bundled, a missing C compiler is installed with apt when run as root,
+# and scripts/servers.sh provides the client libraries and the PostgreSQL and MariaDB
+# servers (at $GOC_PG_URL and $GOC_MYSQL_URL, by default on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\n== %s\n' "$*"; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# say, fail, goc_apt_install, goc_servers; exports GOC_PG_URL and GOC_MYSQL_URL.
+# shellcheck source=scripts/servers.sh
+. scripts/servers.sh
 
 command -v cargo >/dev/null || fail "cargo is not installed: install Rust from https://rustup.rs"
 
 # The bundled SQLite is C: it needs a C compiler.
 if ! command -v cc >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing a C compiler (gcc) for the bundled SQLite"
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev
-  else
-    fail "no C compiler (cc) found: install gcc (Debian: sudo apt-get install gcc libc6-dev)"
-  fi
+  goc_apt_install "a C compiler for the bundled SQLite" gcc libc6-dev
 fi
 
+say "database servers"
+goc_servers
+say "backends: sqlite (bundled); $GOC_SERVERS_SUMMARY"
+
 say "unit, integration, race, UI and doc tests"
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+cargo test --workspace --all-targets --all-features
+cargo test --workspace --doc --all-features
 
 say "quickstart example"
 cargo run --quiet --example quickstart

@@ -54,6 +54,10 @@ mod backend;
 mod defaults;
 mod key;
 mod model;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -66,6 +70,8 @@ pub use crate::key::{
     ColumnTuple, Key, KeyExpressionMethods, KeyPart, KeyValue, Lookup, LookupFilter, LookupQueryId,
 };
 pub use crate::model::GetOrCreate;
+#[cfg(feature = "postgres")]
+pub use crate::postgres::{PgUpsert, XmaxIsZero};
 pub use crate::statements::Statements;
 pub use crate::unique::UniqueKey;
 

@@ -61,23 +61,23 @@ where
     }
 }
 
-/// `INSERT INTO <table> <values> <conflict> RETURNING <select>`
+/// `INSERT INTO <table> <values> <conflict> <returning>`
 #[derive(Debug)]
-pub(crate) struct InsertReturning<'a, T: QuerySource, V, C, S> {
+pub(crate) struct Insert<'a, T: QuerySource, V, C, R> {
     pub(crate) from: From<T>,
     pub(crate) values: &'a V,
     pub(crate) conflict: C,
-    pub(crate) select: S,
+    pub(crate) returning: R,
 }
 
-impl<T, V, C, S, DB> QueryFragment<DB> for InsertReturning<'_, T, V, C, S>
+impl<T, V, C, R, DB> QueryFragment<DB> for Insert<'_, T, V, C, R>
 where
     DB: Backend,
     T: QuerySource,
     T::FromClause: QueryFragment<DB>,
     V: QueryFragment<DB>,
     C: QueryFragment<DB>,
-    S: QueryFragment<DB>,
+    R: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("INSERT INTO ");
@@ -85,18 +85,35 @@ where
         out.push_sql(" ");
         self.values.walk_ast(out.reborrow())?;
         self.conflict.walk_ast(out.reborrow())?;
-        out.push_sql(" RETURNING ");
-        self.select.walk_ast(out.reborrow())
+        self.returning.walk_ast(out.reborrow())
     }
+}
+
+/// ` RETURNING <select>`; a statement without one has `()` in its place.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Returning<S>(pub(crate) S);
+
+impl<S: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Returning<S> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(" RETURNING ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+impl<S: QueryId> QueryId for Returning<S> {
+    type QueryId = Returning<S::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = S::HAS_STATIC_QUERY_ID;
 }
 
 /// ` ON CONFLICT (<columns>) DO NOTHING`, for the key's column tuple `Cols`
 ///
 /// Only a conflict on exactly the key's constraint is absorbed; a conflict on
 /// any other unique index still fails the statement.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct OnConflictDoNothing<Cols>(PhantomData<Cols>);
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl<Cols> OnConflictDoNothing<Cols> {
     pub(crate) fn new() -> Self {
         OnConflictDoNothing(PhantomData)
@@ -117,6 +134,71 @@ impl<Cols: 'static> QueryId for OnConflictDoNothing<Cols> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
+/// ` ON CONFLICT (<columns>) DO UPDATE SET <changeset>`, for the key's
+/// column tuple `Cols` (PostgreSQL)
+///
+/// As with [`OnConflictDoNothing`], a conflict on any other unique index
+/// still fails the statement. The changeset must not be empty (PostgreSQL
+/// would reject `SET` with nothing after it); callers check `is_noop` first.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#[derive(Debug)]
+pub(crate) struct OnConflictDoUpdate<'a, Cols, U>(pub(crate) &'a U, PhantomData<Cols>);
+
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+impl<'a, Cols, U> OnConflictDoUpdate<'a, Cols, U> {
+    pub(crate) fn new(changeset: &'a U) -> Self {
+        OnConflictDoUpdate(changeset, PhantomData)
+    }
+}
+
+impl<Cols: ColumnTuple, U: QueryFragment<DB>, DB: Backend> QueryFragment<DB>
+    for OnConflictDoUpdate<'_, Cols, U>
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(" ON CONFLICT (");
+        push_column_list::<Cols, DB>(&mut out)?;
+        out.push_sql(") DO UPDATE SET ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+/// Changesets have no query id, so neither has the clause that holds one.
+impl<Cols, U> QueryId for OnConflictDoUpdate<'_, Cols, U> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+macro_rules! lock_clause {
+    ($(#[$doc:meta])* $name:ident = $sql:literal) => {
+        $(#[$doc])*
+        #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+        #[derive(Debug, Clone, Copy)]
+        pub(crate) struct $name;
+
+        impl<DB: Backend> QueryFragment<DB> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl QueryId for $name {
+            type QueryId = $name;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+    };
+}
+
+lock_clause!(
+    /// ` FOR UPDATE`: an exclusive locking read of the latest committed row.
+    ForUpdate = " FOR UPDATE"
+);
+lock_clause!(
+    /// ` LOCK IN SHARE MODE`: a shared locking read of the latest committed
+    /// row (MariaDB 10.11 rejects the newer `FOR SHARE` spelling).
+    LockInShareMode = " LOCK IN SHARE MODE"
+);
+
 fn push_column_list<Cols: ColumnTuple, DB: Backend>(
     out: &mut AstPass<'_, '_, DB>,
 ) -> QueryResult<()> {
@@ -129,23 +211,23 @@ fn push_column_list<Cols: ColumnTuple, DB: Backend>(
     Ok(())
 }
 
-/// `UPDATE <table> SET <changeset> WHERE <key> RETURNING <select>`
+/// `UPDATE <table> SET <changeset> WHERE <key> <returning>`
 #[derive(Debug)]
-pub(crate) struct UpdateByKey<'a, T: QuerySource, U, K, S> {
+pub(crate) struct UpdateByKey<'a, T: QuerySource, U, K, R> {
     pub(crate) from: From<T>,
     pub(crate) changeset: &'a U,
     pub(crate) key: &'a K,
-    pub(crate) select: S,
+    pub(crate) returning: R,
 }
 
-impl<T, U, K, S, DB> QueryFragment<DB> for UpdateByKey<'_, T, U, K, S>
+impl<T, U, K, R, DB> QueryFragment<DB> for UpdateByKey<'_, T, U, K, R>
 where
     DB: Backend,
     T: QuerySource,
     T::FromClause: QueryFragment<DB>,
     U: QueryFragment<DB>,
     K: LookupFilter<DB>,
-    S: QueryFragment<DB>,
+    R: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE ");
@@ -154,8 +236,7 @@ where
         self.changeset.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE ");
         self.key.walk_filter(out.reborrow())?;
-        out.push_sql(" RETURNING ");
-        self.select.walk_ast(out.reborrow())
+        self.returning.walk_ast(out.reborrow())
     }
 }
 
@@ -185,35 +266,35 @@ impl<T: QuerySource, K, S: Expression, L> Query for SelectByKey<'_, T, K, S, L> 
 
 impl<T: QuerySource, K, S, L, Conn> RunQueryDsl<Conn> for SelectByKey<'_, T, K, S, L> {}
 
-impl<T, V, C, S> QueryId for InsertReturning<'_, T, V, C, S>
+impl<T, V, C, R> QueryId for Insert<'_, T, V, C, R>
 where
     T: QuerySource + QueryId,
     V: QueryId,
     C: QueryId,
-    S: QueryId,
+    R: QueryId,
 {
-    type QueryId = (InsertNode, T::QueryId, V::QueryId, C::QueryId, S::QueryId);
+    type QueryId = (InsertNode, T::QueryId, V::QueryId, C::QueryId, R::QueryId);
     const HAS_STATIC_QUERY_ID: bool = T::HAS_STATIC_QUERY_ID
         && V::HAS_STATIC_QUERY_ID
         && C::HAS_STATIC_QUERY_ID
-        && S::HAS_STATIC_QUERY_ID;
+        && R::HAS_STATIC_QUERY_ID;
 }
 
-impl<T: QuerySource, V, C, S: Expression> Query for InsertReturning<'_, T, V, C, S> {
+impl<T: QuerySource, V, C, S: Expression> Query for Insert<'_, T, V, C, Returning<S>> {
     type SqlType = S::SqlType;
 }
 
-impl<T: QuerySource, V, C, S, Conn> RunQueryDsl<Conn> for InsertReturning<'_, T, V, C, S> {}
+impl<T: QuerySource, V, C, R, Conn> RunQueryDsl<Conn> for Insert<'_, T, V, C, R> {}
 
 /// Diesel's changesets have no query id (its own `UpdateStatement` has none
 /// either), so an update is cached by its SQL text, as Diesel's are.
-impl<T: QuerySource, U, K, S> QueryId for UpdateByKey<'_, T, U, K, S> {
+impl<T: QuerySource, U, K, R> QueryId for UpdateByKey<'_, T, U, K, R> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<T: QuerySource, U, K, S: Expression> Query for UpdateByKey<'_, T, U, K, S> {
+impl<T: QuerySource, U, K, S: Expression> Query for UpdateByKey<'_, T, U, K, Returning<S>> {
     type SqlType = S::SqlType;
 }
 
-impl<T: QuerySource, U, K, S, Conn> RunQueryDsl<Conn> for UpdateByKey<'_, T, U, K, S> {}
+impl<T: QuerySource, U, K, R, Conn> RunQueryDsl<Conn> for UpdateByKey<'_, T, U, K, R> {}

@@ -11,7 +11,7 @@ use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl, Selectable
 
 use crate::key::{LookupFilter, LookupQueryId};
 use crate::model::GetOrCreate;
-use crate::query::{From, InsertReturning, SelectByKey, UpdateByKey};
+use crate::query::{From, Insert, Returning, SelectByKey, UpdateByKey};
 
 /// The statements the algorithms run for model `Self` over connection `C`,
 /// each returning the model's row if the statement produced one.
@@ -34,6 +34,18 @@ pub trait Statements<C: Connection>: GetOrCreate {
 
     /// `UPDATE <table> SET <changeset> WHERE <key> RETURNING <model>`
     fn update_by_key<U, K>(conn: &mut C, changeset: &U, key: &K) -> QueryResult<Option<Self>>
+    where
+        U: QueryFragment<C::Backend>,
+        K: LookupFilter<C::Backend> + LookupQueryId;
+
+    /// `INSERT INTO <table> <values>`, for backends without `RETURNING`.
+    fn insert<V>(conn: &mut C, values: &V) -> QueryResult<usize>
+    where
+        V: QueryFragment<C::Backend> + QueryId;
+
+    /// `UPDATE <table> SET <changeset> WHERE <key>`, returning the number of
+    /// rows it matched, for backends without `RETURNING`.
+    fn update<U, K>(conn: &mut C, changeset: &U, key: &K) -> QueryResult<usize>
     where
         U: QueryFragment<C::Backend>,
         K: LookupFilter<C::Backend> + LookupQueryId;
@@ -72,11 +84,11 @@ where
         V: QueryFragment<DB> + QueryId,
         X: QueryFragment<DB> + QueryId,
     {
-        InsertReturning {
+        Insert {
             from: From::of(M::__table()),
             values,
             conflict,
-            select: M::as_select(),
+            returning: Returning(M::as_select()),
         }
         .get_result::<M>(conn)
         .optional()
@@ -91,9 +103,36 @@ where
             from: From::of(M::__table()),
             changeset,
             key,
-            select: M::as_select(),
+            returning: Returning(M::as_select()),
         }
         .get_result::<M>(conn)
         .optional()
+    }
+
+    fn insert<V>(conn: &mut C, values: &V) -> QueryResult<usize>
+    where
+        V: QueryFragment<DB> + QueryId,
+    {
+        Insert {
+            from: From::of(M::__table()),
+            values,
+            conflict: (),
+            returning: (),
+        }
+        .execute(conn)
+    }
+
+    fn update<U, K>(conn: &mut C, changeset: &U, key: &K) -> QueryResult<usize>
+    where
+        U: QueryFragment<DB>,
+        K: LookupFilter<DB> + LookupQueryId,
+    {
+        UpdateByKey {
+            from: From::of(M::__table()),
+            changeset,
+            key,
+            returning: (),
+        }
+        .execute(conn)
     }
 }

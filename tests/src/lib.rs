@@ -109,13 +109,19 @@ pub mod models {
     }
 }
 
+pub mod counter;
+#[cfg(feature = "mysql")]
+pub mod my;
+#[cfg(feature = "postgres")]
+pub mod pg;
+pub mod race;
+
 #[cfg(feature = "sqlite")]
 pub mod sqlite {
-    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    pub use crate::counter::StatementCounter;
     use diesel::prelude::*;
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
 
     pub const SCHEMA: &str = "
         CREATE TABLE users (
@@ -201,49 +207,29 @@ pub mod sqlite {
             remove(&self.path);
         }
     }
-
-    /// Counts the statements a connection sends, through Diesel's
-    /// instrumentation (every statement, savepoints included).
-    #[derive(Clone, Default)]
-    pub struct StatementCounter {
-        count: Arc<AtomicUsize>,
-        pub log: Arc<std::sync::Mutex<Vec<String>>>,
-    }
-
-    impl StatementCounter {
-        pub fn install(conn: &mut SqliteConnection) -> StatementCounter {
-            let counter = StatementCounter::default();
-            conn.set_instrumentation(counter.clone());
-            counter
-        }
-
-        /// Statements since the last call.
-        pub fn take(&self) -> usize {
-            self.log.lock().unwrap().clear();
-            self.count.swap(0, Ordering::SeqCst)
-        }
-    }
-
-    impl Instrumentation for StatementCounter {
-        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-            match event {
-                InstrumentationEvent::StartQuery { query, .. } => {
-                    self.count.fetch_add(1, Ordering::SeqCst);
-                    self.log.lock().unwrap().push(query.to_string());
-                }
-                InstrumentationEvent::BeginTransaction { .. }
-                | InstrumentationEvent::CommitTransaction { .. }
-                | InstrumentationEvent::RollbackTransaction { .. } => {
-                    self.count.fetch_add(1, Ordering::SeqCst);
-                    self.log.lock().unwrap().push(format!("{event:?}"));
-                }
-                _ => {}
-            }
-        }
-    }
 }
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// Open, commit or roll back a transaction the way Diesel's `transaction`
+/// does, so that Diesel (and the crate) know it is open. (A raw `BEGIN` sent
+/// with `batch_execute` is invisible to Diesel's transaction manager.)
+pub mod txn {
+    use diesel::connection::TransactionManager;
+    use diesel::Connection;
+
+    pub fn begin<C: Connection>(conn: &mut C) {
+        C::TransactionManager::begin_transaction(conn).unwrap()
+    }
+
+    pub fn commit<C: Connection>(conn: &mut C) {
+        C::TransactionManager::commit_transaction(conn).unwrap()
+    }
+
+    pub fn rollback<C: Connection>(conn: &mut C) {
+        C::TransactionManager::rollback_transaction(conn).unwrap()
+    }
+}

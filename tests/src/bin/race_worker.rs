@@ -1,0 +1,88 @@
+//! One worker process of the multi-process race test (`tests/multiprocess.rs`).
+//!
+//! `race-worker <postgres|mysql> <schema-or-database> <keys> <start-file>`:
+//! connects, waits until `<start-file>` exists (so that every worker starts at
+//! once), then for each key `0..keys` calls `get_or_create` on that key and
+//! `update_or_create_with` on one shared counter row. Prints
+//! `created=<n> counted=<n> errors=<n>` and the first errors, and exits
+//! non-zero if any call failed.
+
+use std::path::Path;
+
+use diesel::prelude::*;
+use diesel_get_or_create::prelude::*;
+use diesel_get_or_create_tests::models::{names, User};
+use diesel_get_or_create_tests::schema::users;
+
+fn work<C: Connection>(
+    conn: &mut C,
+    keys: usize,
+    get: impl Fn(&mut C, &str) -> QueryResult<(User, bool)>,
+    count: impl Fn(&mut C) -> QueryResult<(User, bool)>,
+) -> (usize, usize, Vec<String>) {
+    let (mut created, mut counted, mut errors) = (0, 0, Vec::new());
+    for k in 0..keys {
+        match get(conn, &format!("key-{k}@procs.test")) {
+            Ok((_, c)) => created += usize::from(c),
+            Err(e) => errors.push(e.to_string()),
+        }
+        match count(conn) {
+            Ok(_) => counted += 1,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (created, counted, errors)
+}
+
+macro_rules! run {
+    ($conn:expr, $keys:expr) => {
+        work(
+            $conn,
+            $keys,
+            |c, email| User::get_or_create(c, users::email.key(email), names(email, email, "P")),
+            |c| {
+                User::update_or_create_with(
+                    c,
+                    users::email.key("counter@procs.test"),
+                    users::visits.eq(users::visits + 1),
+                    (names("counter", "counter", "C"), users::visits.eq(1)),
+                )
+            },
+        )
+    };
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, backend, target, keys, start] = &args[..] else {
+        eprintln!("usage: race-worker <postgres|mysql> <schema-or-database> <keys> <start-file>");
+        std::process::exit(2);
+    };
+    let keys: usize = keys.parse().expect("keys is a number");
+    let wait = |start: &str| {
+        while !Path::new(start).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    };
+    let (created, counted, errors) = match backend.as_str() {
+        "postgres" => {
+            let mut conn = diesel_get_or_create_tests::pg::connect_to(target);
+            wait(start);
+            run!(&mut conn, keys)
+        }
+        "mysql" => {
+            let mut conn = diesel_get_or_create_tests::my::connect_to(target);
+            wait(start);
+            run!(&mut conn, keys)
+        }
+        other => panic!("unknown backend {other}"),
+    };
+    println!(
+        "created={created} counted={counted} errors={}",
+        errors.len()
+    );
+    for e in errors.iter().take(5) {
+        println!("error: {e}");
+    }
+    std::process::exit(i32::from(!errors.is_empty()));
+}
