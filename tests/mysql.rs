@@ -24,6 +24,16 @@ fn is_repeated_column_error(err: &Error) -> bool {
 
 include!("shared/behaviour.rs");
 
+/// MySQL has no partial indexes; a prefix index is its index that enforces
+/// something other than the declared constraint.
+const UNUSABLE_UNIQUE: (&str, diesel_get_or_create::Unusable) = (
+    "CREATE UNIQUE INDEX gadgets_code_prefix ON gadgets (code(4))",
+    diesel_get_or_create::Unusable::Prefix,
+);
+const EXPRESSION_UNIQUE: Option<&str> = None;
+
+include!("shared/constraints.rs");
+
 fn session_id(conn: &mut MysqlConnection) -> u64 {
     thread_id(conn)
 }

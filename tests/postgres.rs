@@ -22,6 +22,15 @@ fn is_repeated_column_error(err: &Error) -> bool {
 
 include!("shared/behaviour.rs");
 
+const UNUSABLE_UNIQUE: (&str, diesel_get_or_create::Unusable) = (
+    "CREATE UNIQUE INDEX gadgets_code_partial ON gadgets (code) WHERE color IS NOT NULL",
+    diesel_get_or_create::Unusable::Partial,
+);
+const EXPRESSION_UNIQUE: Option<&str> =
+    Some("CREATE UNIQUE INDEX gadgets_code_lower ON gadgets (lower(code))");
+
+include!("shared/constraints.rs");
+
 fn session_id(conn: &mut PgConnection) -> u64 {
     backend_pid(conn) as u64
 }

@@ -21,6 +21,15 @@ fn is_repeated_column_error(err: &Error) -> bool {
 
 include!("shared/behaviour.rs");
 
+const UNUSABLE_UNIQUE: (&str, diesel_get_or_create::Unusable) = (
+    "CREATE UNIQUE INDEX gadgets_code_partial ON gadgets (code) WHERE color IS NOT NULL",
+    diesel_get_or_create::Unusable::Partial,
+);
+const EXPRESSION_UNIQUE: Option<&str> =
+    Some("CREATE UNIQUE INDEX gadgets_code_lower ON gadgets (lower(code))");
+
+include!("shared/constraints.rs");
+
 #[test]
 fn statements_per_call() {
     let db = TestDb::new("statements");

@@ -7,7 +7,7 @@ use syn::{Data, DeriveInput, Fields, Ident};
 
 use crate::attr;
 use crate::ctxt::Ctxt;
-use crate::model::{Constraint, Field, Model};
+use crate::model::{Constraint, Field, Kind, Model};
 use crate::validate;
 
 /// Testable entry point: tokens in, tokens out, errors as `compile_error!`.
@@ -100,6 +100,27 @@ fn expand(model: &Model<'_>) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = model.generics.split_for_impl();
     let private = quote!(::diesel_get_or_create::__private);
 
+    let declared = model.constraints.iter().map(|constraint| {
+        let kind = match constraint.kind {
+            Kind::PrimaryKey => quote!(PrimaryKey),
+            Kind::Unique => quote!(Unique),
+            Kind::UniqueTogether => quote!(UniqueTogether),
+        };
+        // Spanned as in the `UniqueKey` impls below, so that an unknown
+        // column is one error, not one per mention.
+        let names = constraint.columns.iter().map(|column| {
+            let path = quote_spanned!(column.span()=> #table::#column);
+            quote!(<#path as #private::diesel::Column>::NAME)
+        });
+        quote! {
+            #private::DeclaredConstraint::__new(
+                #private::ConstraintKind::#kind,
+                &[#(#names),*],
+            )
+        }
+    });
+    let model_name = ident.to_string();
+
     let mut keys = TokenStream::new();
     for constraint in &model.constraints {
         for order in permutations(constraint) {
@@ -118,6 +139,10 @@ fn expand(model: &Model<'_>) -> TokenStream {
         #[automatically_derived]
         impl #impl_generics #private::GetOrCreate for #ident #ty_generics #where_clause {
             type Table = #table::table;
+
+            const __MODEL: &'static str = #model_name;
+
+            const __CONSTRAINTS: &'static [#private::DeclaredConstraint] = &[#(#declared),*];
 
             #[inline(always)]
             fn __table() -> Self::Table {
@@ -211,6 +236,38 @@ mod tests {
         assert!(out.contains("(crate :: schema :: users :: first_name , crate :: schema :: users :: last_name ,)"), "{out}");
         assert!(out.contains("(crate :: schema :: users :: last_name , crate :: schema :: users :: first_name ,)"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn declared_constraints_list_kinds_and_sql_names_once_each() {
+        let out = expand(quote! {
+            #[diesel(table_name = users)]
+            #[unique_together(first_name, last_name)]
+            struct User { #[unique] id: i32, #[unique] #[diesel(column_name = mail)] email: String, first_name: String, last_name: String }
+        });
+        assert!(
+            out.contains("const __MODEL : & 'static str = \"User\""),
+            "{out}"
+        );
+        let declared = out
+            .split("__CONSTRAINTS")
+            .nth(1)
+            .unwrap()
+            .split("] ;")
+            .next()
+            .unwrap();
+        assert_eq!(
+            declared.matches("DeclaredConstraint :: __new").count(),
+            3,
+            "{declared}"
+        );
+        let kinds: Vec<&str> = ["PrimaryKey", "Unique ,", "UniqueTogether"]
+            .into_iter()
+            .filter(|k| declared.contains(&format!("ConstraintKind :: {k}")))
+            .collect();
+        assert_eq!(kinds.len(), 3, "{declared}");
+        assert!(declared.contains("< users :: mail as :: diesel_get_or_create :: __private :: diesel :: Column > :: NAME"), "{declared}");
+        assert!(declared.contains("[< users :: first_name as"), "{declared}");
     }
 
     #[test]

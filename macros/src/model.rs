@@ -20,7 +20,16 @@ pub(crate) struct Field<'a> {
     pub(crate) embed: bool,
 }
 
+/// Where a constraint was declared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Kind {
+    PrimaryKey,
+    Unique,
+    UniqueTogether,
+}
+
 pub(crate) struct Constraint {
+    pub(crate) kind: Kind,
     /// The columns, in declaration order, each with the span of the token
     /// that named it (for errors about missing columns).
     pub(crate) columns: Vec<Ident>,

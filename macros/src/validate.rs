@@ -5,7 +5,7 @@ use syn::Ident;
 
 use crate::attr::StructAttrs;
 use crate::ctxt::Ctxt;
-use crate::model::{Constraint, Field};
+use crate::model::{Constraint, Field, Kind};
 
 /// A lookup key is a tuple with one element per column, and the derive
 /// implements the check once per column order (n! impls): keep that small.
@@ -35,6 +35,7 @@ pub(crate) fn constraints(
         None => {
             if let Some(id) = fields.iter().find(|f| f.column == "id" && !f.embed) {
                 out.push(Constraint {
+                    kind: Kind::PrimaryKey,
                     columns: vec![id.column.clone()],
                     span: id.ident.span(),
                 });
@@ -58,6 +59,7 @@ pub(crate) fn constraints(
             continue;
         }
         out.push(Constraint {
+            kind: Kind::Unique,
             columns: vec![field.column.clone()],
             span,
         });
@@ -76,6 +78,7 @@ pub(crate) fn constraints(
                 continue;
             }
             out.push(Constraint {
+                kind: Kind::UniqueTogether,
                 span: first_span(&together.attr),
                 ..c
             });
@@ -152,6 +155,7 @@ fn resolve_primary_key(
         }
     }
     ok.then(|| Constraint {
+        kind: Kind::PrimaryKey,
         columns,
         span: names.first().map_or_else(Span::call_site, Ident::span),
     })
@@ -216,6 +220,7 @@ fn resolve(
         }
     }
     ok.then(|| Constraint {
+        kind: Kind::UniqueTogether,
         columns,
         span: names.first().map_or_else(Span::call_site, Ident::span),
     })

@@ -63,6 +63,7 @@ mod query;
 mod sqlite;
 mod statements;
 mod unique;
+mod verify;
 
 pub use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend};
 pub use crate::defaults::InsertValues;
@@ -74,6 +75,11 @@ pub use crate::model::GetOrCreate;
 pub use crate::postgres::{PgUpsert, XmaxIsZero};
 pub use crate::statements::Statements;
 pub use crate::unique::UniqueKey;
+pub use crate::verify::{
+    verify_all, ConstraintError, ConstraintKind, ConstraintReport, DeclaredConstraint, Introspect,
+    Matched, Missing, ModelConstraints, ModelReport, SchemaBackend, TableName, UniqueIndex,
+    Unusable,
+};
 
 /// `#[derive(GetOrCreate)]`: see the [crate documentation](crate).
 pub use diesel_get_or_create_macros::GetOrCreate;
@@ -91,5 +97,6 @@ pub mod prelude {
 pub mod __private {
     pub use crate::model::GetOrCreate;
     pub use crate::unique::UniqueKey;
+    pub use crate::verify::{ConstraintKind, DeclaredConstraint};
     pub use diesel;
 }

@@ -1,10 +1,15 @@
 //! The trait `#[derive(GetOrCreate)]` implements.
 
+use diesel::query_builder::QueryFragment;
 use diesel::{Connection, QueryResult, Table};
 
 use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend};
 use crate::key::Lookup;
 use crate::unique::UniqueKey;
+use crate::verify::{
+    ConstraintError, ConstraintReport, DeclaredConstraint, Introspect, ModelConstraints,
+    SchemaBackend,
+};
 
 /// Atomic `get_or_create` and `update_or_create` for a Diesel model.
 ///
@@ -23,6 +28,49 @@ pub trait GetOrCreate: Sized {
     /// The table value (a unit struct in Diesel's schema).
     #[doc(hidden)]
     fn __table() -> Self::Table;
+
+    /// The model's name, for reports.
+    #[doc(hidden)]
+    const __MODEL: &'static str;
+
+    /// The declared constraints, primary key first.
+    #[doc(hidden)]
+    const __CONSTRAINTS: &'static [DeclaredConstraint];
+
+    /// The model's declared uniqueness constraints (primary key,
+    /// `#[unique]` fields, `#[unique_together(..)]`), with its table's name
+    /// as backend `DB` renders it: the input of [`verify_all`](crate::verify_all).
+    fn constraints<DB>() -> ModelConstraints<DB>
+    where
+        DB: SchemaBackend,
+        Self::Table: QueryFragment<DB>,
+    {
+        ModelConstraints::new(Self::__MODEL, &Self::__table(), Self::__CONSTRAINTS)
+    }
+
+    /// Check that the database has a unique index on exactly the columns of
+    /// each declared constraint (in any order; not partial, not on an
+    /// expression). See [`verify_all`](crate::verify_all), which checks
+    /// several models at once.
+    fn verify_constraints<C>(conn: &mut C) -> Result<ConstraintReport, ConstraintError>
+    where
+        C: Connection,
+        C::Backend: Introspect<C>,
+        Self::Table: QueryFragment<C::Backend>,
+    {
+        crate::verify::verify_all(conn, &[Self::constraints()])
+    }
+
+    /// The `CREATE UNIQUE INDEX` statements, for backend `DB`, that create
+    /// every declared constraint (the primary key's included), ready for a
+    /// migration: `User::unique_constraints_sql::<Pg>()`.
+    fn unique_constraints_sql<DB>() -> Vec<String>
+    where
+        DB: SchemaBackend,
+        Self::Table: QueryFragment<DB>,
+    {
+        Self::constraints::<DB>().create_sql()
+    }
 
     /// Return the row with this key, or insert the key with `defaults`.
     ///

@@ -33,6 +33,9 @@ impl<C: Connection> Caller<C> {
     }
 }
 
+/// A call's result, and how many of its statements the server aborted.
+type Outcome = (QueryResult<(User, bool)>, usize);
+
 /// What one round (every caller once, on a fresh key) produced.
 #[derive(Debug, Default)]
 pub struct Round {
@@ -74,7 +77,7 @@ where
     for round in 0..rounds {
         let key = format!("{prefix}-{round}@race.test");
         let barrier = Barrier::new(callers.len());
-        let results: Vec<(QueryResult<(User, bool)>, usize)> = std::thread::scope(|s| {
+        let results: Vec<Outcome> = std::thread::scope(|s| {
             let handles: Vec<_> = callers
                 .iter_mut()
                 .map(|caller| {
@@ -131,14 +134,16 @@ where
     Read: FnMut(&mut C, &str) -> (i64, i64),
 {
     let barrier = Barrier::new(callers.len());
-    let results: Vec<Vec<(QueryResult<(User, bool)>, usize)>> = std::thread::scope(|s| {
+    let results: Vec<Vec<Outcome>> = std::thread::scope(|s| {
         let handles: Vec<_> = callers
             .iter_mut()
             .map(|caller| {
                 let (barrier, op) = (&barrier, &op);
                 s.spawn(move || {
                     barrier.wait();
-                    (0..calls).map(|_| caller.call(|conn| op(conn, key))).collect()
+                    (0..calls)
+                        .map(|_| caller.call(|conn| op(conn, key)))
+                        .collect()
                 })
             })
             .collect();
