@@ -6,7 +6,7 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error};
+use diesel::result::Error;
 use diesel_get_or_create::prelude::*;
 use diesel_get_or_create_tests::models::*;
 use diesel_get_or_create_tests::my::*;
@@ -210,13 +210,7 @@ fn a_duplicate_in_another_index_is_an_error_unless_the_key_exists() {
     // New key, username taken by Ann: an error, Ann untouched, on both paths.
     let err = User::get_or_create(&mut a, users::email.key("zed@x.io"), names("ann", "Z", "Z"))
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-        ),
-        "{err:?}"
-    );
+    diesel_get_or_create_tests::assert_unique_violation(&err);
     let err = User::update_or_create_with(
         &mut a,
         users::email.key("zed@x.io"),
@@ -224,13 +218,7 @@ fn a_duplicate_in_another_index_is_an_error_unless_the_key_exists() {
         names("ann", "Z", "Z"),
     )
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-        ),
-        "{err:?}"
-    );
+    diesel_get_or_create_tests::assert_unique_violation(&err);
     let all: Vec<User> = users::table.select(User::as_select()).load(&mut b).unwrap();
     assert_eq!(all, vec![ann.clone()]);
 

@@ -248,10 +248,7 @@ fn an_error_in_a_savepoint_leaves_the_callers_transaction_usable() {
             names("ann", "Carl", "Oz"),
         )
         .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-        ));
+        diesel_get_or_create_tests::assert_unique_violation(&err);
         // PostgreSQL would refuse every further statement without the savepoint.
         let (_, created) = bump(conn, "dan@x.io", 1)?;
         assert!(created);

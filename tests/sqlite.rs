@@ -1,7 +1,7 @@
 //! Behaviour of get_or_create / update_or_create on SQLite (file database).
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error};
+use diesel::result::Error;
 use diesel_get_or_create::prelude::*;
 use diesel_get_or_create_tests::models::*;
 use diesel_get_or_create_tests::schema::*;

@@ -358,13 +358,7 @@ fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing() {
         names("ann", "Bob", "Ray"),
     )
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-        ),
-        "{err:?}"
-    );
+    diesel_get_or_create_tests::assert_unique_violation(&err);
     let err = User::update_or_create_with(
         &mut conn,
         users::email.key("bob@x.io"),
@@ -372,13 +366,7 @@ fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing() {
         names("ann", "Bob", "Ray"),
     )
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-        ),
-        "{err:?}"
-    );
+    diesel_get_or_create_tests::assert_unique_violation(&err);
     let all: Vec<User> = users::table
         .select(User::as_select())
         .load(&mut conn)
@@ -423,10 +411,7 @@ fn inside_an_outer_transaction_which_stays_usable_after_an_error() {
             names("ann", "Carl", "Oz"),
         )
         .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-        ));
+        diesel_get_or_create_tests::assert_unique_violation(&err);
         // The transaction is still usable: read, update, and commit.
         let (bob2, created) = User::update_or_create_with(
             conn,

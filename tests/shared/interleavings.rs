@@ -183,7 +183,7 @@ fn pooled_connections_race_and_keep_transactions_usable() {
     let mut conn = pool.get().unwrap();
     conn.transaction::<_, Error, _>(|conn| {
         let err = User::get_or_create(conn, users::email.key("other@x.io"), names("pool", "O", "O")).unwrap_err();
-        assert!(matches!(err, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)), "{err:?}");
+        diesel_get_or_create_tests::assert_unique_violation(&err);
         let (_, created) = bump(conn, "after@x.io", 1)?;
         assert!(created, "the transaction is still usable");
         Ok(())

@@ -209,6 +209,19 @@ pub mod sqlite {
     }
 }
 
+/// Panics unless `err` is a unique violation (on any unique index).
+#[track_caller]
+pub fn assert_unique_violation(err: &diesel::result::Error) {
+    use diesel::result::{DatabaseErrorKind, Error};
+    assert!(
+        matches!(
+            err,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+        ),
+        "expected a unique violation, got {err:?}"
+    );
+}
+
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
