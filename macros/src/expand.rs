@@ -137,15 +137,15 @@ fn expand(model: &Model<'_>) -> TokenStream {
 
     quote! {
         #[automatically_derived]
-        impl #impl_generics #private::GetOrCreate for #ident #ty_generics #where_clause {
+        impl #impl_generics #private::Model for #ident #ty_generics #where_clause {
             type Table = #table::table;
 
-            const __MODEL: &'static str = #model_name;
+            const NAME: &'static str = #model_name;
 
-            const __CONSTRAINTS: &'static [#private::DeclaredConstraint] = &[#(#declared),*];
+            const CONSTRAINTS: &'static [#private::DeclaredConstraint] = &[#(#declared),*];
 
             #[inline(always)]
-            fn __table() -> Self::Table {
+            fn table() -> Self::Table {
                 #table::table
             }
         }
@@ -246,11 +246,11 @@ mod tests {
             struct User { #[unique] id: i32, #[unique] #[diesel(column_name = mail)] email: String, first_name: String, last_name: String }
         });
         assert!(
-            out.contains("const __MODEL : & 'static str = \"User\""),
+            out.contains("const NAME : & 'static str = \"User\""),
             "{out}"
         );
         let declared = out
-            .split("__CONSTRAINTS")
+            .split("CONSTRAINTS")
             .nth(1)
             .unwrap()
             .split("] ;")
@@ -312,7 +312,7 @@ mod tests {
         });
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("more than the 6"), "{out}");
-        assert!(out.contains("GetOrCreate for T"), "{out}");
+        assert!(out.contains("Model for T"), "{out}");
     }
 
     #[test]
@@ -324,7 +324,7 @@ mod tests {
         });
         assert_eq!(out.matches("compile_error").count(), 3, "{out}");
         assert!(out.contains("unknown field `frist_name`"), "{out}");
-        assert!(out.contains("GetOrCreate for User"), "{out}");
+        assert!(out.contains("Model for User"), "{out}");
     }
 
     #[test]

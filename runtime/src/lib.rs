@@ -95,7 +95,7 @@ pub mod prelude {
 /// Items used by the code `#[derive(GetOrCreate)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::model::GetOrCreate;
+    pub use crate::model::Model;
     pub use crate::unique::UniqueKey;
     pub use crate::verify::{ConstraintKind, DeclaredConstraint};
     pub use diesel;

@@ -11,32 +11,38 @@ use crate::verify::{
     SchemaBackend,
 };
 
+/// What `#[derive(GetOrCreate)]` implements: the model's table and its
+/// declared constraints. Users never name or implement it; they call
+/// [`GetOrCreate`], which every `Model` gets.
+#[doc(hidden)]
+pub trait Model: Sized {
+    /// The model's table, from `#[diesel(table_name = ..)]`.
+    type Table: Table;
+
+    /// The model's name, for reports.
+    const NAME: &'static str;
+
+    /// The declared constraints, primary key first.
+    const CONSTRAINTS: &'static [DeclaredConstraint];
+
+    /// The table value (a unit struct in Diesel's schema).
+    fn table() -> Self::Table;
+}
+
+impl<M: Model> GetOrCreate for M {}
+
 /// Atomic `get_or_create` and `update_or_create` for a Diesel model.
 ///
-/// Implement it with `#[derive(GetOrCreate)]`; the derive supplies the table
-/// and the model's uniqueness constraints ([`UniqueKey`] impls), and every
-/// algorithm lives in this crate, chosen by the connection's backend.
+/// `#[derive(GetOrCreate)]` gives a model this trait: the derive supplies
+/// the table and the model's uniqueness constraints ([`UniqueKey`] impls),
+/// and every algorithm lives in this crate, chosen by the connection's
+/// backend. It cannot be implemented by hand.
 ///
 /// Every operation returns the row, as the model, and `true` if this call
 /// inserted it. The lookup `key` is one `column.key(value)` or a tuple of
 /// them, and must name exactly the columns of one constraint of the model
 /// (in any order), or the call does not compile.
-pub trait GetOrCreate: Sized {
-    /// The model's table, from `#[diesel(table_name = ..)]`.
-    type Table: Table;
-
-    /// The table value (a unit struct in Diesel's schema).
-    #[doc(hidden)]
-    fn __table() -> Self::Table;
-
-    /// The model's name, for reports.
-    #[doc(hidden)]
-    const __MODEL: &'static str;
-
-    /// The declared constraints, primary key first.
-    #[doc(hidden)]
-    const __CONSTRAINTS: &'static [DeclaredConstraint];
-
+pub trait GetOrCreate: Model {
     /// The model's declared uniqueness constraints (primary key,
     /// `#[unique]` fields, `#[unique_together(..)]`), with its table's name
     /// as backend `DB` renders it: the input of [`verify_all`](crate::verify_all).
@@ -45,7 +51,7 @@ pub trait GetOrCreate: Sized {
         DB: SchemaBackend,
         Self::Table: QueryFragment<DB>,
     {
-        ModelConstraints::new(Self::__MODEL, &Self::__table(), Self::__CONSTRAINTS)
+        ModelConstraints::new(Self::NAME, &Self::table(), Self::CONSTRAINTS)
     }
 
     /// Check that the database has a unique index on exactly the columns of

@@ -208,7 +208,7 @@ where
         X: QueryFragment<Pg> + QueryId,
     {
         Insert {
-            from: From::of(M::__table()),
+            from: From::of(M::table()),
             values,
             conflict,
             returning: Returning((M::as_select(), XmaxIsZero)),

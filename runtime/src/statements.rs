@@ -70,7 +70,7 @@ where
         L: QueryFragment<DB> + QueryId,
     {
         SelectByKey {
-            from: From::of(M::__table()),
+            from: From::of(M::table()),
             key,
             select: M::as_select(),
             lock,
@@ -85,7 +85,7 @@ where
         X: QueryFragment<DB> + QueryId,
     {
         Insert {
-            from: From::of(M::__table()),
+            from: From::of(M::table()),
             values,
             conflict,
             returning: Returning(M::as_select()),
@@ -100,7 +100,7 @@ where
         K: LookupFilter<DB> + LookupQueryId,
     {
         UpdateByKey {
-            from: From::of(M::__table()),
+            from: From::of(M::table()),
             changeset,
             key,
             returning: Returning(M::as_select()),
@@ -114,7 +114,7 @@ where
         V: QueryFragment<DB> + QueryId,
     {
         Insert {
-            from: From::of(M::__table()),
+            from: From::of(M::table()),
             values,
             conflict: (),
             returning: (),
@@ -128,7 +128,7 @@ where
         K: LookupFilter<DB> + LookupQueryId,
     {
         UpdateByKey {
-            from: From::of(M::__table()),
+            from: From::of(M::table()),
             changeset,
             key,
             returning: (),
