@@ -50,8 +50,10 @@
 //! backend runs, and the errors.
 #![deny(missing_docs)]
 
-mod backend;
+mod algorithm;
+mod call;
 mod defaults;
+mod driver;
 mod key;
 mod model;
 #[cfg(feature = "mysql")]
@@ -61,19 +63,12 @@ mod postgres;
 mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-mod statements;
 mod unique;
 mod verify;
 
-pub use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend};
-pub use crate::defaults::InsertValues;
-pub use crate::key::{
-    ColumnTuple, Key, KeyExpressionMethods, KeyPart, KeyValue, Lookup, LookupFilter, LookupQueryId,
-};
+pub use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
+pub use crate::key::{Key, KeyExpressionMethods, Lookup};
 pub use crate::model::GetOrCreate;
-#[cfg(feature = "postgres")]
-pub use crate::postgres::{PgUpsert, XmaxIsZero};
-pub use crate::statements::Statements;
 pub use crate::unique::UniqueKey;
 pub use crate::verify::{
     verify_all, ConstraintError, ConstraintKind, ConstraintReport, DeclaredConstraint, Introspect,
@@ -95,6 +90,8 @@ pub mod prelude {
 /// Items used by the code `#[derive(GetOrCreate)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::defaults::InsertValues;
+    pub use crate::key::{ColumnTuple, KeyPart, KeyValue, LookupFilter, LookupQueryId};
     pub use crate::model::Model;
     pub use crate::unique::UniqueKey;
     pub use crate::verify::{ConstraintKind, DeclaredConstraint};

@@ -3,7 +3,7 @@
 use diesel::query_builder::QueryFragment;
 use diesel::{Connection, QueryResult, Table};
 
-use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend};
+use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 use crate::key::Lookup;
 use crate::unique::UniqueKey;
 use crate::verify::{

@@ -39,55 +39,58 @@
 //! needs an exclusive one to update it (`get_or_create` needs no more than the
 //! shared lock and cannot deadlock this way).
 
+use core::future::Future;
+
+use diesel::connection::Connection;
 use diesel::mysql::Mysql;
-use diesel::query_builder::{AsChangeset, QueryFragment, QueryId};
-use diesel::result::Error;
-use diesel::{Connection, QueryResult};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel::QueryResult;
 
-use crate::backend::{
-    in_transaction, is_duplicate, run, transaction_if, Duplicates, GetOrCreateBackend,
-    UpdateOrCreateBackend, MAX_ATTEMPTS,
+use crate::algorithm::{
+    begin_if, end_if, is_duplicate, run, vanished, Algorithms, Duplicates, Io, MAX_ATTEMPTS,
 };
-use crate::defaults::InsertValues;
-use crate::key::{LookupFilter, LookupQueryId};
-use crate::query::{ForUpdate, LockInShareMode};
-use crate::statements::Statements;
+use crate::driver::sync::{SyncIo, SyncStatements};
+use crate::query::sealed::Sealed;
 
-impl<C, M, K, D, Mk> GetOrCreateBackend<C, M, K, D, Mk> for Mysql
-where
-    C: Connection<Backend = Mysql>,
-    M: Statements<C>,
-    K: LookupFilter<Mysql> + LookupQueryId + Clone,
-    D: InsertValues<M::Table, K, Mk>,
-    D::Values: QueryFragment<Mysql> + QueryId,
-{
-    fn get_or_create(conn: &mut C, key: K, defaults: D) -> QueryResult<(M, bool)> {
-        let standalone = !in_transaction(conn)?;
-        let mut defaults = Some(defaults);
-        let mut values = None;
-        run(conn, standalone, |conn| {
-            if let Some(row) = M::select_by_key(conn, &key, ())? {
+impl Sealed for Mysql {}
+
+/// Locking reads: the steps MySQL's algorithms add to [`Io`].
+pub trait LockingIo: Io {
+    /// `SELECT .. WHERE <key> LIMIT 1 <lock>`
+    fn select_locked(&mut self, lock: Lock)
+        -> impl Future<Output = QueryResult<Option<Self::Row>>>;
+}
+
+/// The lock a locking read takes on the row it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// ` LOCK IN SHARE MODE`: a shared lock (MariaDB 10.11 rejects the newer
+    /// `FOR SHARE` spelling).
+    Share,
+    /// ` FOR UPDATE`: an exclusive lock.
+    Update,
+}
+
+impl<E: LockingIo> Algorithms<E> for Mysql {
+    async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
+        let standalone = !io.in_transaction()?;
+        run(io, standalone, is_retryable, async |io| {
+            if let Some(row) = io.select().await? {
                 return Ok((row, false));
             }
-            // Built on the first miss only: a hit does nothing but its SELECT.
-            let values = &*values.get_or_insert_with(|| {
-                defaults
-                    .take()
-                    .expect("defaults are taken once")
-                    .with_key(key.clone())
-            });
             let mut duplicates = Duplicates::default();
             for _ in 0..MAX_ATTEMPTS {
-                match M::insert(conn, values) {
+                match io.insert().await {
                     Ok(_) => {
-                        if let Some(row) = M::select_by_key(conn, &key, ())? {
+                        if let Some(row) = io.select().await? {
                             return Ok((row, true));
                         }
                         // Standalone only (inside a transaction the insert holds the
                         // row): a concurrent caller deleted the row we inserted.
                     }
                     Err(error) if is_duplicate(&error) => {
-                        if let Some(row) = M::select_by_key(conn, &key, LockInShareMode)? {
+                        if let Some(row) = io.select_locked(Lock::Share).await? {
                             return Ok((row, false));
                         }
                         duplicates.not_on_key(error)?;
@@ -95,30 +98,14 @@ where
                     Err(error) => return Err(error),
                 }
             }
-            Err(Error::NotFound)
+            Err(vanished())
         })
+        .await
     }
-}
 
-impl<C, M, K, U, D, Mk> UpdateOrCreateBackend<C, M, K, U, D, Mk> for Mysql
-where
-    C: Connection<Backend = Mysql>,
-    M: Statements<C>,
-    K: LookupFilter<Mysql> + LookupQueryId + Clone,
-    U: AsChangeset<Target = M::Table>,
-    U::Changeset: QueryFragment<Mysql>,
-    D: InsertValues<M::Table, K, Mk>,
-    D::Values: QueryFragment<Mysql> + QueryId,
-{
-    fn update_or_create_with(conn: &mut C, key: K, update: U, create: D) -> QueryResult<(M, bool)> {
-        let changeset = update.as_changeset();
-        if changeset.is_noop(&Mysql)? {
-            // Nothing to update: the operation is get_or_create.
-            return <Mysql as GetOrCreateBackend<C, M, K, D, Mk>>::get_or_create(conn, key, create);
-        }
-        let standalone = !in_transaction(conn)?;
-        let values = create.with_key(key.clone());
-        run(conn, standalone, |conn| {
+    async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
+        let standalone = !io.in_transaction()?;
+        run(io, standalone, is_retryable, async |io| {
             let mut duplicates = Duplicates::default();
             // Standalone, the gap lock of an UPDATE that matches nothing ends with
             // its step. Inside the caller's transaction it would last until the
@@ -127,24 +114,16 @@ where
             // keep taking the gap. There, a plain read decides whether to update.
             let mut exists = standalone;
             for _ in 0..MAX_ATTEMPTS {
-                if exists || M::select_by_key(conn, &key, ())?.is_some() {
-                    let updated = transaction_if(conn, standalone, |conn| {
-                        if M::update(conn, &changeset, &key)? == 0 {
-                            return Ok(None);
-                        }
-                        M::select_by_key(conn, &key, ForUpdate)
-                    })?;
-                    if let Some(row) = updated {
+                if exists || io.select().await?.is_some() {
+                    begin_if(io, standalone).await?;
+                    let updated = update_step(io).await;
+                    if let Some(row) = end_if(io, standalone, updated).await? {
                         return Ok((row, false));
                     }
                 }
-                let inserted =
-                    transaction_if(conn, standalone, |conn| match M::insert(conn, &values) {
-                        Ok(_) => Ok(M::select_by_key(conn, &key, ForUpdate)?.map(Ok)),
-                        Err(error) if is_duplicate(&error) => Ok(Some(Err(error))),
-                        Err(error) => Err(error),
-                    })?;
-                match inserted {
+                begin_if(io, standalone).await?;
+                let inserted = insert_step(io).await;
+                match end_if(io, standalone, inserted).await? {
                     Some(Ok(row)) => return Ok((row, true)),
                     // A concurrent caller inserted the key first: update it. If the
                     // update finds no row again, the duplicate is in another index.
@@ -155,7 +134,82 @@ where
                     None => {}
                 }
             }
-            Err(Error::NotFound)
+            Err(vanished())
         })
+        .await
     }
 }
+
+/// `UPDATE .. WHERE key`, then, if it matched, the row it locked.
+async fn update_step<E: LockingIo>(io: &mut E) -> QueryResult<Option<E::Row>> {
+    if io.update().await? == 0 {
+        return Ok(None);
+    }
+    io.select_locked(Lock::Update).await
+}
+
+/// `INSERT`, then the row it inserted; a duplicate key as `Some(Err(..))`
+/// (the step still commits: it wrote nothing).
+async fn insert_step<E: LockingIo>(io: &mut E) -> QueryResult<Option<QueryResult<E::Row>>> {
+    match io.insert().await {
+        Ok(_) => Ok(io.select_locked(Lock::Update).await?.map(Ok)),
+        Err(error) if is_duplicate(&error) => Ok(Some(Err(error))),
+        Err(error) => Err(error),
+    }
+}
+
+/// A deadlock (1213), which sync Diesel maps to `SerializationFailure`:
+/// InnoDB has rolled the transaction back, and running it again from the
+/// start is safe.
+pub(crate) fn is_retryable(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
+    )
+}
+
+macro_rules! lock_clause {
+    ($(#[$doc:meta])* $name:ident = $sql:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub(crate) struct $name;
+
+        impl QueryFragment<Mysql> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl QueryId for $name {
+            type QueryId = $name;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+    };
+}
+
+lock_clause!(
+    /// ` FOR UPDATE`: an exclusive locking read of the latest committed row.
+    ForUpdate = " FOR UPDATE"
+);
+lock_clause!(
+    /// ` LOCK IN SHARE MODE`: a shared locking read of the latest committed
+    /// row.
+    LockInShareMode = " LOCK IN SHARE MODE"
+);
+
+impl<C, P> LockingIo for SyncIo<'_, C, P>
+where
+    C: Connection<Backend = Mysql>,
+    P: SyncStatements<C>,
+{
+    async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
+        match lock {
+            Lock::Share => self.call.select(self.conn, LockInShareMode),
+            Lock::Update => self.call.select(self.conn, ForUpdate),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -28,53 +28,57 @@
 //! caller should still retry the transaction). A standalone call is its own
 //! transaction and runs again after a serialization failure or a deadlock.
 
+use core::future::Future;
+
 use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::{Expression, QueryMetadata, Selectable, ValidGrouping};
 use diesel::pg::Pg;
-use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_source::QuerySource;
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sql_types::Bool;
-use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl, SelectableHelper};
+use diesel::{Connection, QueryResult, RunQueryDsl, SelectableHelper};
 
-use crate::backend::{
-    in_transaction, is_duplicate, run, transaction_if, Duplicates, GetOrCreateBackend,
-    UpdateOrCreateBackend, MAX_ATTEMPTS,
+use crate::algorithm::{
+    begin_if, end_if, is_duplicate, run, vanished, Algorithms, Duplicates, ReturningIo,
+    MAX_ATTEMPTS,
 };
+use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
-use crate::key::{LookupFilter, LookupQueryId};
-use crate::query::{From, Insert, OnConflictDoNothing, OnConflictDoUpdate, Returning};
-use crate::statements::Statements;
+use crate::driver::sync::{SyncIo, SyncStatements};
+use crate::key::Lookup;
+use crate::model::Model;
+use crate::query::{
+    sealed::Sealed, From, Insert, OnConflictDoUpdate, Returning, SupportsOnConflict,
+    SupportsReturning,
+};
 
-impl<C, M, K, D, Mk> GetOrCreateBackend<C, M, K, D, Mk> for Pg
-where
-    C: Connection<Backend = Pg>,
-    M: Statements<C>,
-    K: LookupFilter<Pg> + LookupQueryId + Clone,
-    D: InsertValues<M::Table, K, Mk>,
-    D::Values: QueryFragment<Pg> + QueryId,
-{
-    fn get_or_create(conn: &mut C, key: K, defaults: D) -> QueryResult<(M, bool)> {
-        let standalone = !in_transaction(conn)?;
-        let mut defaults = Some(defaults);
-        let mut values = None;
-        run(conn, standalone, |conn| {
-            if let Some(row) = M::select_by_key(conn, &key, ())? {
+impl Sealed for Pg {}
+impl SupportsReturning for Pg {}
+impl SupportsOnConflict for Pg {}
+
+/// PostgreSQL's upsert: the step its `update_or_create` runs.
+pub trait UpsertIo: ReturningIo {
+    /// `INSERT .. ON CONFLICT (<key>) DO UPDATE SET <changeset>
+    /// RETURNING <row>, (xmax = 0)`: the row, and whether it was inserted.
+    fn upsert(&mut self) -> impl Future<Output = QueryResult<(Self::Row, bool)>>;
+}
+
+impl<E: UpsertIo> Algorithms<E> for Pg {
+    async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
+        let standalone = !io.in_transaction()?;
+        run(io, standalone, is_retryable, async |io| {
+            if let Some(row) = io.select().await? {
                 return Ok((row, false));
             }
-            // Built on the first miss only: a hit does nothing but its SELECT.
-            let values = &*values.get_or_insert_with(|| {
-                defaults
-                    .take()
-                    .expect("defaults are taken once")
-                    .with_key(key.clone())
-            });
             let mut duplicates = Duplicates::default();
             for _ in 0..MAX_ATTEMPTS {
-                let inserted = transaction_if(conn, !standalone, |conn| {
-                    M::insert_returning(conn, values, OnConflictDoNothing::<K::Columns>::new())
-                });
-                match inserted {
+                // Inside the caller's transaction, in a savepoint: an error
+                // would otherwise abort the caller's whole transaction.
+                begin_if(io, !standalone).await?;
+                let inserted = io.insert_returning().await;
+                match end_if(io, !standalone, inserted).await {
                     Ok(Some(row)) => return Ok((row, true)),
                     Ok(None) => {}
                     Err(error) if is_duplicate(&error) => {
@@ -85,45 +89,24 @@ where
                     }
                     Err(error) => return Err(error),
                 }
-                if let Some(row) = M::select_by_key(conn, &key, ())? {
+                if let Some(row) = io.select().await? {
                     return Ok((row, false));
                 }
                 // The conflicting row was deleted before we could read it: insert again.
             }
-            Err(Error::NotFound)
+            Err(vanished())
         })
+        .await
     }
-}
 
-impl<C, M, K, U, D, Mk> UpdateOrCreateBackend<C, M, K, U, D, Mk> for Pg
-where
-    C: Connection<Backend = Pg>,
-    M: Statements<C> + PgUpsert<C>,
-    K: LookupFilter<Pg> + LookupQueryId + Clone,
-    U: AsChangeset<Target = M::Table>,
-    U::Changeset: QueryFragment<Pg>,
-    D: InsertValues<M::Table, K, Mk>,
-    D::Values: QueryFragment<Pg> + QueryId,
-{
-    fn update_or_create_with(conn: &mut C, key: K, update: U, create: D) -> QueryResult<(M, bool)> {
-        let changeset = update.as_changeset();
-        if changeset.is_noop(&Pg)? {
-            // Nothing to update: the operation is get_or_create.
-            return <Pg as GetOrCreateBackend<C, M, K, D, Mk>>::get_or_create(conn, key, create);
-        }
-        let standalone = !in_transaction(conn)?;
-        let values = create.with_key(key.clone());
-        run(conn, standalone, |conn| {
+    async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
+        let standalone = !io.in_transaction()?;
+        run(io, standalone, is_retryable, async |io| {
             let mut duplicates = Duplicates::default();
             let upserted = loop {
-                let upserted = transaction_if(conn, !standalone, |conn| {
-                    M::upsert_returning_created(
-                        conn,
-                        &values,
-                        OnConflictDoUpdate::<K::Columns, _>::new(&changeset),
-                    )
-                });
-                match upserted {
+                begin_if(io, !standalone).await?;
+                let upserted = io.upsert().await;
+                match end_if(io, !standalone, upserted).await {
                     // Maybe a concurrent insert of the key, failing on another
                     // unique index: the next attempt updates the key's row.
                     Err(error) if is_duplicate(&error) => duplicates.not_on_key(error)?,
@@ -139,10 +122,9 @@ where
                     DatabaseErrorKind::NotNullViolation | DatabaseErrorKind::CheckViolation,
                     _,
                 )) => {
-                    let updated = transaction_if(conn, !standalone, |conn| {
-                        M::update_by_key(conn, &changeset, &key)
-                    })?;
-                    match updated {
+                    begin_if(io, !standalone).await?;
+                    let updated = io.update_returning().await;
+                    match end_if(io, !standalone, updated).await? {
                         Some(row) => Ok((row, false)),
                         None => upserted,
                     }
@@ -150,6 +132,20 @@ where
                 result => result,
             }
         })
+        .await
+    }
+}
+
+/// A serialization failure (40001) or a deadlock (40P01, which Diesel reports
+/// as `Unknown` with the server's message): PostgreSQL has aborted the work,
+/// and running it again from the start is safe.
+pub(crate) fn is_retryable(error: &Error) -> bool {
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().starts_with("deadlock detected")
+        }
+        _ => false,
     }
 }
 
@@ -157,8 +153,7 @@ where
 /// version of the row, that is, when `INSERT .. ON CONFLICT DO UPDATE`
 /// inserted it.
 #[derive(Debug, Clone, Copy, QueryId, ValidGrouping)]
-#[doc(hidden)]
-pub struct XmaxIsZero;
+pub(crate) struct XmaxIsZero;
 
 impl Expression for XmaxIsZero {
     type SqlType = Bool;
@@ -171,51 +166,67 @@ impl QueryFragment<Pg> for XmaxIsZero {
     }
 }
 
-type RowAndCreated<M> = (diesel::dsl::AsSelect<M, Pg>, XmaxIsZero);
+type RowAndCreated<M> = (SelectionOf<M, Pg>, XmaxIsZero);
 
-/// The PostgreSQL upsert of model `Self` over connection `C`: implemented for
-/// every model that implements [`Statements`] for a PostgreSQL connection.
-pub trait PgUpsert<C: Connection<Backend = Pg>>: Statements<C> {
-    /// `INSERT INTO <table> <values> <conflict> RETURNING <model>, (xmax = 0)`
-    fn upsert_returning_created<V, X>(
-        conn: &mut C,
-        values: &V,
-        conflict: X,
-    ) -> QueryResult<(Self, bool)>
-    where
-        V: QueryFragment<Pg> + QueryId,
-        X: QueryFragment<Pg> + QueryId;
+/// The upsert of call `Self` on PostgreSQL connection `C`, synchronously.
+pub trait SyncUpsert<C: Connection<Backend = Pg>>: SyncStatements<C> {
+    /// `INSERT .. ON CONFLICT (<key>) DO UPDATE SET <changeset> RETURNING <row>, (xmax = 0)`
+    fn upsert(&mut self, conn: &mut C) -> QueryResult<(Self::Row, bool)>;
 }
 
-impl<C, M> PgUpsert<C> for M
+impl<M, K, D, Mk, U> Call<M, K, D, Mk, U>
 where
-    C: Connection<Backend = Pg> + LoadConnection,
-    M: Statements<C> + Selectable<Pg> + 'static,
-    M::Table: QueryId,
-    <M::Table as diesel::QuerySource>::FromClause: QueryFragment<Pg>,
-    RowAndCreated<M>:
-        Expression<SqlType = (diesel::dsl::AsSelect<M, Pg>, Bool)> + QueryFragment<Pg> + QueryId,
-    Pg: QueryMetadata<(diesel::dsl::AsSelect<M, Pg>, Bool)>,
-    (M, bool): FromSqlRow<(diesel::dsl::AsSelect<M, Pg>, Bool), Pg>,
+    M: Model,
+    K: Lookup + Clone,
+    D: InsertValues<M::Table, K, Mk>,
 {
-    fn upsert_returning_created<V, X>(
-        conn: &mut C,
-        values: &V,
-        conflict: X,
-    ) -> QueryResult<(Self, bool)>
-    where
-        V: QueryFragment<Pg> + QueryId,
-        X: QueryFragment<Pg> + QueryId,
-    {
+    /// `INSERT INTO <table> <key and values> ON CONFLICT (<key>) DO UPDATE
+    /// SET <changeset> <returning>`
+    fn upsert<R>(
+        &mut self,
+        returning: R,
+    ) -> Insert<'_, M::Table, D::Values, OnConflictDoUpdate<'_, K::Columns, U>, R> {
+        self.values();
+        let call = &*self;
         Insert {
             from: From::of(M::table()),
-            values,
-            conflict,
-            returning: Returning((M::as_select(), XmaxIsZero)),
+            values: call.values.as_ref().expect("values() built them"),
+            conflict: OnConflictDoUpdate::new(&call.changeset),
+            returning,
         }
-        .get_result::<(M, bool)>(conn)
-        .optional()?
-        // `DO UPDATE` returns the row whether it inserted or updated it.
-        .ok_or(Error::NotFound)
     }
 }
+
+impl<C, M, K, D, Mk, U> SyncUpsert<C> for Call<M, K, D, Mk, U>
+where
+    C: Connection<Backend = Pg> + LoadConnection,
+    Self: SyncStatements<C, Row = M>,
+    M: Model + Selectable<Pg> + 'static,
+    M::Table: QueryId,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
+    K: Lookup + Clone,
+    D: InsertValues<M::Table, K, Mk>,
+    D::Values: QueryFragment<Pg> + QueryId,
+    U: QueryFragment<Pg>,
+    RowAndCreated<M>:
+        Expression<SqlType = (SelectionOf<M, Pg>, Bool)> + QueryFragment<Pg> + QueryId,
+    Pg: QueryMetadata<(SelectionOf<M, Pg>, Bool)>,
+    (M, bool): FromSqlRow<(SelectionOf<M, Pg>, Bool), Pg>,
+{
+    fn upsert(&mut self, conn: &mut C) -> QueryResult<(M, bool)> {
+        Call::upsert(self, Returning((M::as_select(), XmaxIsZero))).get_result(conn)
+    }
+}
+
+impl<C, P> UpsertIo for SyncIo<'_, C, P>
+where
+    C: Connection<Backend = Pg>,
+    P: SyncUpsert<C>,
+{
+    async fn upsert(&mut self) -> QueryResult<(P::Row, bool)> {
+        self.call.upsert(self.conn)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,12 @@
 //! the whole statement through Diesel's public `QueryFragment` API instead.
 //! Each one has a static [`QueryId`] whenever its parts do, so Diesel keeps
 //! the prepared statement in its cache exactly as for hand-written queries.
+//!
+//! A clause renders only for backends whose dialect has it, as Diesel gates
+//! its own clauses: `RETURNING` needs [`SupportsReturning`] and `ON CONFLICT`
+//! needs [`SupportsOnConflict`], sealed traits implemented in the backends'
+//! modules. A MySQL `RETURNING` does not compile. Clauses of one backend only
+//! (MySQL's locking reads, PostgreSQL's `xmax`) live in that backend's module.
 
 use core::marker::PhantomData;
 
@@ -15,6 +21,19 @@ use diesel::query_source::QuerySource;
 use diesel::{QueryResult, RunQueryDsl};
 
 use crate::key::{ColumnTuple, LookupFilter, LookupQueryId};
+
+pub(crate) mod sealed {
+    /// Only this crate implements the dialect traits.
+    pub trait Sealed {}
+}
+
+/// Backends with `INSERT .. RETURNING` and `UPDATE .. RETURNING`
+/// (PostgreSQL, SQLite >= 3.35).
+pub trait SupportsReturning: Backend + sealed::Sealed {}
+
+/// Backends with `INSERT .. ON CONFLICT (columns) DO NOTHING | DO UPDATE`
+/// (PostgreSQL, SQLite).
+pub trait SupportsOnConflict: Backend + sealed::Sealed {}
 
 /// A table's `FROM` clause, kept with the table type for the query id.
 pub(crate) struct From<T: QuerySource>(T::FromClause, PhantomData<T>);
@@ -93,7 +112,7 @@ where
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Returning<S>(pub(crate) S);
 
-impl<S: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Returning<S> {
+impl<S: QueryFragment<DB>, DB: SupportsReturning> QueryFragment<DB> for Returning<S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql(" RETURNING ");
         self.0.walk_ast(out.reborrow())
@@ -109,18 +128,16 @@ impl<S: QueryId> QueryId for Returning<S> {
 ///
 /// Only a conflict on exactly the key's constraint is absorbed; a conflict on
 /// any other unique index still fails the statement.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct OnConflictDoNothing<Cols>(PhantomData<Cols>);
 
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl<Cols> OnConflictDoNothing<Cols> {
     pub(crate) fn new() -> Self {
         OnConflictDoNothing(PhantomData)
     }
 }
 
-impl<Cols: ColumnTuple, DB: Backend> QueryFragment<DB> for OnConflictDoNothing<Cols> {
+impl<Cols: ColumnTuple, DB: SupportsOnConflict> QueryFragment<DB> for OnConflictDoNothing<Cols> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql(" ON CONFLICT (");
         push_column_list::<Cols, DB>(&mut out)?;
@@ -140,18 +157,16 @@ impl<Cols: 'static> QueryId for OnConflictDoNothing<Cols> {
 /// As with [`OnConflictDoNothing`], a conflict on any other unique index
 /// still fails the statement. The changeset must not be empty (PostgreSQL
 /// would reject `SET` with nothing after it); callers check `is_noop` first.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct OnConflictDoUpdate<'a, Cols, U>(pub(crate) &'a U, PhantomData<Cols>);
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 impl<'a, Cols, U> OnConflictDoUpdate<'a, Cols, U> {
     pub(crate) fn new(changeset: &'a U) -> Self {
         OnConflictDoUpdate(changeset, PhantomData)
     }
 }
 
-impl<Cols: ColumnTuple, U: QueryFragment<DB>, DB: Backend> QueryFragment<DB>
+impl<Cols: ColumnTuple, U: QueryFragment<DB>, DB: SupportsOnConflict> QueryFragment<DB>
     for OnConflictDoUpdate<'_, Cols, U>
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
@@ -167,37 +182,6 @@ impl<Cols, U> QueryId for OnConflictDoUpdate<'_, Cols, U> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
-
-macro_rules! lock_clause {
-    ($(#[$doc:meta])* $name:ident = $sql:literal) => {
-        $(#[$doc])*
-        #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-        #[derive(Debug, Clone, Copy)]
-        pub(crate) struct $name;
-
-        impl<DB: Backend> QueryFragment<DB> for $name {
-            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-                out.push_sql($sql);
-                Ok(())
-            }
-        }
-
-        impl QueryId for $name {
-            type QueryId = $name;
-            const HAS_STATIC_QUERY_ID: bool = true;
-        }
-    };
-}
-
-lock_clause!(
-    /// ` FOR UPDATE`: an exclusive locking read of the latest committed row.
-    ForUpdate = " FOR UPDATE"
-);
-lock_clause!(
-    /// ` LOCK IN SHARE MODE`: a shared locking read of the latest committed
-    /// row (MariaDB 10.11 rejects the newer `FOR SHARE` spelling).
-    LockInShareMode = " LOCK IN SHARE MODE"
-);
 
 fn push_column_list<Cols: ColumnTuple, DB: Backend>(
     out: &mut AstPass<'_, '_, DB>,

@@ -19,78 +19,76 @@
 //! `UniqueViolation`; SQLite aborts only that statement, so the caller's
 //! transaction stays usable.
 
-use diesel::query_builder::{AsChangeset, QueryFragment, QueryId};
+use diesel::query_builder::QueryFragment;
 use diesel::sqlite::Sqlite;
-use diesel::{Connection, QueryResult};
+use diesel::QueryResult;
 
-use crate::backend::{GetOrCreateBackend, UpdateOrCreateBackend, MAX_ATTEMPTS};
+use diesel::Connection;
+
+use crate::algorithm::{vanished, Algorithms, ReturningIo, MAX_ATTEMPTS};
+use crate::call::Call;
 use crate::defaults::InsertValues;
-use crate::key::{Lookup, LookupFilter, LookupQueryId};
-use crate::query::OnConflictDoNothing;
-use crate::statements::Statements;
+use crate::driver::sync::{SyncIo, SyncStatements};
+use crate::key::Lookup;
+use crate::model::Model;
+use crate::query::{sealed::Sealed, SupportsOnConflict, SupportsReturning};
 
-impl<C, M, K, D, Mk> GetOrCreateBackend<C, M, K, D, Mk> for Sqlite
-where
-    C: Connection<Backend = Sqlite>,
-    M: Statements<C>,
-    K: LookupFilter<Sqlite> + LookupQueryId + Clone,
-    D: InsertValues<M::Table, K, Mk>,
-    D::Values: QueryFragment<Sqlite> + QueryId,
-{
-    fn get_or_create(conn: &mut C, key: K, defaults: D) -> QueryResult<(M, bool)> {
-        if let Some(row) = M::select_by_key(conn, &key, ())? {
+impl Sealed for Sqlite {}
+impl SupportsReturning for Sqlite {}
+impl SupportsOnConflict for Sqlite {}
+
+/// The step SQLite's algorithms add to [`ReturningIo`].
+pub trait SqliteIo: ReturningIo {
+    /// Refuse an insert that names a column twice, as PostgreSQL and MySQL
+    /// do; SQLite would keep the first value without complaint.
+    fn check_insert_columns(&mut self) -> QueryResult<()>;
+}
+
+impl<E: SqliteIo> Algorithms<E> for Sqlite {
+    async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
+        if let Some(row) = io.select().await? {
             return Ok((row, false));
         }
-        let values = defaults.with_key(key.clone());
-        check_distinct_columns(&values)?;
+        io.check_insert_columns()?;
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(row) = M::insert_returning(conn, &values, on_conflict_do_nothing::<K>())? {
+            if let Some(row) = io.insert_returning().await? {
                 return Ok((row, true));
             }
-            if let Some(row) = M::select_by_key(conn, &key, ())? {
+            if let Some(row) = io.select().await? {
                 return Ok((row, false));
             }
             // The conflicting row was deleted before we could read it: insert again.
         }
-        Err(diesel::result::Error::NotFound)
+        Err(vanished())
     }
-}
 
-impl<C, M, K, U, D, Mk> UpdateOrCreateBackend<C, M, K, U, D, Mk> for Sqlite
-where
-    C: Connection<Backend = Sqlite>,
-    M: Statements<C>,
-    K: LookupFilter<Sqlite> + LookupQueryId + Clone,
-    U: AsChangeset<Target = M::Table>,
-    U::Changeset: QueryFragment<Sqlite>,
-    D: InsertValues<M::Table, K, Mk>,
-    D::Values: QueryFragment<Sqlite> + QueryId,
-{
-    fn update_or_create_with(conn: &mut C, key: K, update: U, create: D) -> QueryResult<(M, bool)> {
-        let changeset = update.as_changeset();
-        if changeset.is_noop(&Sqlite)? {
-            // Nothing to update: the operation is get_or_create.
-            return <Sqlite as GetOrCreateBackend<C, M, K, D, Mk>>::get_or_create(
-                conn, key, create,
-            );
-        }
-        let values = create.with_key(key.clone());
-        check_distinct_columns(&values)?;
+    async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
+        io.check_insert_columns()?;
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(row) = M::update_by_key(conn, &changeset, &key)? {
+            if let Some(row) = io.update_returning().await? {
                 return Ok((row, false));
             }
-            if let Some(row) = M::insert_returning(conn, &values, on_conflict_do_nothing::<K>())? {
+            if let Some(row) = io.insert_returning().await? {
                 return Ok((row, true));
             }
             // A concurrent caller inserted the key after our UPDATE: update it.
         }
-        Err(diesel::result::Error::NotFound)
+        Err(vanished())
     }
 }
 
-fn on_conflict_do_nothing<K: Lookup>() -> OnConflictDoNothing<K::Columns> {
-    OnConflictDoNothing::new()
+impl<C, M, K, D, Mk, U> SqliteIo for SyncIo<'_, C, Call<M, K, D, Mk, U>>
+where
+    C: Connection<Backend = Sqlite>,
+    Call<M, K, D, Mk, U>: SyncStatements<C>,
+    M: Model,
+    K: Lookup + Clone,
+    D: InsertValues<M::Table, K, Mk>,
+    D::Values: QueryFragment<Sqlite>,
+{
+    fn check_insert_columns(&mut self) -> QueryResult<()> {
+        check_distinct_columns(self.call.values())
+    }
 }
 
 /// PostgreSQL and MySQL refuse an `INSERT` that names a column twice; SQLite
@@ -150,15 +148,4 @@ fn insert_column_names(sql: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::insert_column_names;
-
-    #[test]
-    fn parses_quoted_column_lists() {
-        assert_eq!(
-            insert_column_names("(`a`, `b``c`, `d e`) VALUES (?, ?, ?)"),
-            ["a", "b`c", "d e"]
-        );
-        assert!(insert_column_names("DEFAULT VALUES").is_empty());
-    }
-}
+mod tests;
