@@ -282,3 +282,81 @@ impl<T: QuerySource, U, K, S: Expression> Query for UpdateByKey<'_, T, U, K, Ret
 }
 
 impl<T: QuerySource, U, K, R, Conn> RunQueryDsl<Conn> for UpdateByKey<'_, T, U, K, R> {}
+
+/// Each clause renders for exactly the backends whose dialect has it. A
+/// clause a backend lacks does not compile there; this shows it without a
+/// compile-fail test, by asking the compiler whether the impl exists.
+#[cfg(all(test, feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod tests {
+    use core::marker::PhantomData;
+
+    use diesel::mysql::Mysql;
+    use diesel::pg::Pg;
+    use diesel::query_builder::QueryFragment;
+    use diesel::sqlite::Sqlite;
+
+    use super::{OnConflictDoNothing, OnConflictDoUpdate, Returning};
+    use crate::mysql::{ForUpdate, LockInShareMode};
+    use crate::postgres::XmaxIsZero;
+
+    diesel::table! {
+        t (id) {
+            id -> Integer,
+        }
+    }
+
+    /// `Probe<T, DB>` has `renders() == true` through `Renders` when
+    /// `T: QueryFragment<DB>`; otherwise method lookup falls through to
+    /// `DoesNot` on `&Probe` (autoref specialization).
+    struct Probe<T, DB>(PhantomData<(T, DB)>);
+
+    trait Renders {
+        fn renders(&self) -> bool {
+            true
+        }
+    }
+
+    impl<T: QueryFragment<DB>, DB: diesel::backend::Backend> Renders for Probe<T, DB> {}
+
+    trait DoesNot {
+        fn renders(&self) -> bool {
+            false
+        }
+    }
+
+    impl<T, DB> DoesNot for &Probe<T, DB> {}
+
+    macro_rules! renders {
+        ($clause:ty: $($db:ty),*) => {
+            [$((&Probe::<$clause, $db>(PhantomData)).renders()),*]
+        };
+    }
+
+    #[test]
+    fn clauses_render_only_where_the_dialect_has_them() {
+        // [Sqlite, Pg, Mysql]
+        assert_eq!(
+            renders!(Returning<t::id>: Sqlite, Pg, Mysql),
+            [true, true, false]
+        );
+        assert_eq!(
+            renders!(OnConflictDoNothing<(t::id,)>: Sqlite, Pg, Mysql),
+            [true, true, false]
+        );
+        assert_eq!(
+            renders!(OnConflictDoUpdate<'static, (t::id,), ()>: Sqlite, Pg, Mysql),
+            [true, true, false]
+        );
+        assert_eq!(
+            renders!(LockInShareMode: Sqlite, Pg, Mysql),
+            [false, false, true]
+        );
+        assert_eq!(renders!(ForUpdate: Sqlite, Pg, Mysql), [false, false, true]);
+        assert_eq!(
+            renders!(XmaxIsZero: Sqlite, Pg, Mysql),
+            [false, true, false]
+        );
+        // The control: a column renders everywhere.
+        assert_eq!(renders!(t::id: Sqlite, Pg, Mysql), [true, true, true]);
+    }
+}

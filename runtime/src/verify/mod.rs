@@ -24,6 +24,7 @@ mod sqlite;
 
 /// Where a constraint of the model was declared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ConstraintKind {
     /// The primary key (`#[diesel(primary_key(..))]`, or the column `id`).
     PrimaryKey,
@@ -73,6 +74,7 @@ impl fmt::Display for DeclaredConstraint {
 /// A table's name, and its schema (PostgreSQL schema, MySQL database,
 /// SQLite attached database) when the `table!` declaration names one.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TableName {
     /// The schema, if the table is qualified with one.
     pub schema: Option<String>,
@@ -152,6 +154,7 @@ fn split_quoted(rendered: &str) -> Vec<String> {
 /// Why a unique index does not back a declared constraint even though its
 /// columns match: the database would not use it for the key's conflicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Unusable {
     /// It has a `WHERE` clause: rows outside it are not unique.
     Partial,
@@ -186,6 +189,7 @@ impl fmt::Display for Unusable {
 
 /// A unique index (or unique/primary key constraint) found in the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UniqueIndex {
     /// Its name in the database.
     pub name: String,
@@ -292,7 +296,9 @@ fn index_name(table: &str, columns: &[&str]) -> String {
 
 /// A backend whose unique indexes the check can compare, and whose DDL it
 /// writes.
-pub trait SchemaBackend: Backend<QueryBuilder: Default> + Default {
+pub trait SchemaBackend:
+    Backend<QueryBuilder: Default> + Default + crate::query::sealed::Sealed
+{
     /// Whether the backend compares column names case-insensitively.
     #[doc(hidden)]
     const CASE_INSENSITIVE: bool;
@@ -315,6 +321,7 @@ pub trait Introspect<C>: SchemaBackend {
 
 /// A declared constraint and the index that backs it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Matched {
     /// The declared constraint.
     pub constraint: DeclaredConstraint,
@@ -324,6 +331,7 @@ pub struct Matched {
 
 /// A declared constraint with no usable unique index.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Missing {
     /// The declared constraint.
     pub constraint: DeclaredConstraint,
@@ -336,6 +344,7 @@ pub struct Missing {
 
 /// The check of one model.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ModelReport {
     /// The model's name.
     pub model: &'static str,
@@ -357,6 +366,7 @@ pub struct ModelReport {
 /// The result of a check: one [`ModelReport`] per model. Its `Display` is a
 /// report a human can act on, with the SQL that fixes what is missing.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ConstraintReport {
     /// The models, in the order given.
     pub models: Vec<ModelReport>,
@@ -432,6 +442,7 @@ impl fmt::Display for ConstraintReport {
 /// Why a check failed: constraints are missing, or the schema could not be
 /// read.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConstraintError {
     /// At least one declared constraint has no usable unique index.
     Missing(ConstraintReport),
