@@ -14,9 +14,9 @@ cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || fail "cargo is not installed: install Rust from https://rustup.rs"
 
-# The bundled SQLite is C: it needs a C compiler.
+# Rust links with the system C compiler, and the bundled SQLite is C.
 if ! command -v cc >/dev/null; then
-  goc_apt_install "a C compiler for the bundled SQLite" gcc libc6-dev
+  goc_apt_install "a C compiler: Rust links with it, and it builds the bundled SQLite" gcc libc6-dev
 fi
 
 say "database servers"
@@ -28,4 +28,4 @@ cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
 
 say "quickstart example"
-cargo run --quiet --example quickstart
+scripts/quickstart.sh

@@ -111,8 +111,10 @@ impl<C: Column + 'static, E> KeyPart for Key<C, E> {
 /// order written; the model's [`UniqueKey`] impls say which column tuples are
 /// covered by a constraint.
 ///
+/// It is sealed: `.key()` and tuples of keys are the only lookups.
+///
 /// [`UniqueKey`]: crate::UniqueKey
-pub trait Lookup: Sized {
+pub trait Lookup: Sized + private::Sealed {
     /// The columns this lookup names, as a tuple in written order.
     type Columns: ColumnTuple;
 }
@@ -137,6 +139,13 @@ pub trait LookupQueryId {
     const HAS_STATIC_QUERY_ID: bool;
 }
 
+mod private {
+    /// Seals [`Lookup`](super::Lookup).
+    pub trait Sealed {}
+}
+
+impl<C, E> private::Sealed for Key<C, E> {}
+
 impl<C: Column + 'static, E> Lookup for Key<C, E> {
     type Columns = (C,);
 }
@@ -157,6 +166,8 @@ macro_rules! tuple_lookup {
         impl<$($T: Column + 'static),+> ColumnTuple for ($($T,)+) {
             const NAMES: &'static [&'static str] = &[$($T::NAME),+];
         }
+
+        impl<$($T: KeyPart),+> private::Sealed for ($($T,)+) {}
 
         impl<$($T: KeyPart),+> Lookup for ($($T,)+) {
             type Columns = ($($T::Column,)+);
