@@ -108,21 +108,21 @@ pub(crate) const MAX_ATTEMPTS: u32 = 16;
 /// in ~500 gave up on a loaded machine; with 100, about one in 10^8.
 pub(crate) const MAX_RUNS: u32 = 100;
 
-/// Run `attempt` once inside the caller's transaction; as a standalone call,
-/// run it again after an error that `retryable` accepts (the database aborted
-/// the work), at most [`MAX_RUNS`] times, pausing a random
-/// [`backoff`] in between. The last error is returned when runs run out.
-/// A [`vanished`] row is not run again: the call has already made
-/// [`MAX_ATTEMPTS`] attempts.
+/// Run `attempt(io, standalone)`: once inside the caller's transaction;
+/// as a standalone call (no transaction open), again after an error that
+/// `retryable` accepts (the database aborted the work), at most [`MAX_RUNS`]
+/// times, pausing a random [`backoff`] in between. The last error is
+/// returned when runs run out. A [`vanished`] row is not run again: the call
+/// has already made [`MAX_ATTEMPTS`] attempts.
 pub(crate) async fn run<E: Io, R>(
     io: &mut E,
-    standalone: bool,
     retryable: fn(&Error) -> bool,
-    mut attempt: impl AsyncFnMut(&mut E) -> QueryResult<R>,
+    mut attempt: impl AsyncFnMut(&mut E, bool) -> QueryResult<R>,
 ) -> QueryResult<R> {
+    let standalone = !io.in_transaction()?;
     let mut run = 1;
     loop {
-        match attempt(io).await {
+        match attempt(io, standalone).await {
             Err(e) if standalone && run < MAX_RUNS && retryable(&e) && !is_vanished(&e) => {
                 io.pause(backoff(run)).await;
                 run += 1;
@@ -130,6 +130,31 @@ pub(crate) async fn run<E: Io, R>(
             result => return result,
         }
     }
+}
+
+/// `get_or_create` on every backend: a hit is one `SELECT`; a miss makes up
+/// to [`MAX_ATTEMPTS`] attempts, each inserting the key or reading the row
+/// that beat the insert (`attempt(io, standalone, duplicates)` returns
+/// `None` when that row vanished before it could be read), then gives up with
+/// [`vanished`]. A standalone call runs again as [`run`] says.
+pub(crate) async fn get_or_create<E: Io>(
+    io: &mut E,
+    retryable: fn(&Error) -> bool,
+    mut attempt: impl AsyncFnMut(&mut E, bool, &mut Duplicates) -> QueryResult<Option<(E::Row, bool)>>,
+) -> QueryResult<(E::Row, bool)> {
+    run(io, retryable, async |io, standalone| {
+        if let Some(row) = io.select().await? {
+            return Ok((row, false));
+        }
+        let mut duplicates = Duplicates::default();
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(found) = attempt(io, standalone, &mut duplicates).await? {
+                return Ok(found);
+            }
+        }
+        Err(vanished())
+    })
+    .await
 }
 
 /// Open a transaction (a savepoint inside the caller's) when `wrap` is true.

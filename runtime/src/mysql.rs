@@ -48,7 +48,7 @@ use diesel::result::{DatabaseErrorKind, Error};
 use diesel::QueryResult;
 
 use crate::algorithm::{
-    begin_if, end_if, is_duplicate, run, vanished, Algorithms, Duplicates, Io, MAX_ATTEMPTS,
+    self, begin_if, end_if, is_duplicate, run, vanished, Algorithms, Duplicates, Io, MAX_ATTEMPTS,
 };
 use crate::driver::sync::{SyncIo, SyncStatements};
 use crate::query::sealed::Sealed;
@@ -74,38 +74,26 @@ pub enum Lock {
 
 impl<E: LockingIo> Algorithms<E> for Mysql {
     async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        let standalone = !io.in_transaction()?;
-        run(io, standalone, is_retryable, async |io| {
-            if let Some(row) = io.select().await? {
-                return Ok((row, false));
-            }
-            let mut duplicates = Duplicates::default();
-            for _ in 0..MAX_ATTEMPTS {
-                match io.insert().await {
-                    Ok(_) => {
-                        if let Some(row) = io.select().await? {
-                            return Ok((row, true));
-                        }
-                        // Standalone only (inside a transaction the insert holds the
-                        // row): a concurrent caller deleted the row we inserted.
+        algorithm::get_or_create(io, is_retryable, async |io, _, duplicates| {
+            match io.insert().await {
+                // `None` (standalone only: inside a transaction the insert holds
+                // the row): a concurrent caller deleted the row we inserted.
+                Ok(_) => Ok(io.select().await?.map(|row| (row, true))),
+                Err(error) if is_duplicate(&error) => {
+                    if let Some(row) = io.select_locked(Lock::Share).await? {
+                        return Ok(Some((row, false)));
                     }
-                    Err(error) if is_duplicate(&error) => {
-                        if let Some(row) = io.select_locked(Lock::Share).await? {
-                            return Ok((row, false));
-                        }
-                        duplicates.not_on_key(error)?;
-                    }
-                    Err(error) => return Err(error),
+                    duplicates.not_on_key(error)?;
+                    Ok(None)
                 }
+                Err(error) => Err(error),
             }
-            Err(vanished())
         })
         .await
     }
 
     async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        let standalone = !io.in_transaction()?;
-        run(io, standalone, is_retryable, async |io| {
+        run(io, is_retryable, async |io, standalone| {
             let mut duplicates = Duplicates::default();
             // Standalone, the gap lock of an UPDATE that matches nothing ends with
             // its step. Inside the caller's transaction it would last until the

@@ -41,8 +41,7 @@ use diesel::sql_types::Bool;
 use diesel::{Connection, QueryResult, RunQueryDsl, SelectableHelper};
 
 use crate::algorithm::{
-    begin_if, end_if, is_duplicate, run, vanished, Algorithms, Duplicates, ReturningIo,
-    MAX_ATTEMPTS,
+    self, begin_if, end_if, is_duplicate, run, Algorithms, Duplicates, ReturningIo,
 };
 use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
@@ -67,41 +66,31 @@ pub trait UpsertIo: ReturningIo {
 
 impl<E: UpsertIo> Algorithms<E> for Pg {
     async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        let standalone = !io.in_transaction()?;
-        run(io, standalone, is_retryable, async |io| {
-            if let Some(row) = io.select().await? {
-                return Ok((row, false));
-            }
-            let mut duplicates = Duplicates::default();
-            for _ in 0..MAX_ATTEMPTS {
-                // Inside the caller's transaction, in a savepoint: an error
-                // would otherwise abort the caller's whole transaction.
-                begin_if(io, !standalone).await?;
-                let inserted = io.insert_returning().await;
-                match end_if(io, !standalone, inserted).await {
-                    Ok(Some(row)) => return Ok((row, true)),
-                    Ok(None) => {}
-                    Err(error) if is_duplicate(&error) => {
-                        // Maybe a concurrent insert of the key, failing on another
-                        // unique index: the next attempt sees the key's row.
-                        duplicates.not_on_key(error)?;
-                        continue;
-                    }
-                    Err(error) => return Err(error),
+        algorithm::get_or_create(io, is_retryable, async |io, standalone, duplicates| {
+            // Inside the caller's transaction, in a savepoint: an error would
+            // otherwise abort the caller's whole transaction.
+            begin_if(io, !standalone).await?;
+            let inserted = io.insert_returning().await;
+            match end_if(io, !standalone, inserted).await {
+                Ok(Some(row)) => return Ok(Some((row, true))),
+                // A concurrent transaction committed the key first.
+                Ok(None) => {}
+                Err(error) if is_duplicate(&error) => {
+                    // Maybe a concurrent insert of the key, failing on another
+                    // unique index: the next attempt sees the key's row.
+                    duplicates.not_on_key(error)?;
+                    return Ok(None);
                 }
-                if let Some(row) = io.select().await? {
-                    return Ok((row, false));
-                }
-                // The conflicting row was deleted before we could read it: insert again.
+                Err(error) => return Err(error),
             }
-            Err(vanished())
+            // `None`: the conflicting row was deleted before we could read it.
+            Ok(io.select().await?.map(|row| (row, false)))
         })
         .await
     }
 
     async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        let standalone = !io.in_transaction()?;
-        run(io, standalone, is_retryable, async |io| {
+        run(io, is_retryable, async |io, standalone| {
             let mut duplicates = Duplicates::default();
             let upserted = loop {
                 begin_if(io, !standalone).await?;

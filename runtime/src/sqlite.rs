@@ -25,7 +25,7 @@ use diesel::QueryResult;
 
 use diesel::Connection;
 
-use crate::algorithm::{vanished, Algorithms, ReturningIo, MAX_ATTEMPTS};
+use crate::algorithm::{self, vanished, Algorithms, ReturningIo, MAX_ATTEMPTS};
 use crate::call::Call;
 use crate::defaults::InsertValues;
 use crate::driver::sync::{SyncIo, SyncStatements};
@@ -46,20 +46,20 @@ pub trait SqliteIo: ReturningIo {
 
 impl<E: SqliteIo> Algorithms<E> for Sqlite {
     async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        if let Some(row) = io.select().await? {
-            return Ok((row, false));
-        }
-        io.check_insert_columns()?;
-        for _ in 0..MAX_ATTEMPTS {
-            if let Some(row) = io.insert_returning().await? {
-                return Ok((row, true));
-            }
-            if let Some(row) = io.select().await? {
-                return Ok((row, false));
-            }
-            // The conflicting row was deleted before we could read it: insert again.
-        }
-        Err(vanished())
+        // Statements never need running again: SQLite has one writer at a time.
+        algorithm::get_or_create(
+            io,
+            |_| false,
+            async |io, _, _| {
+                io.check_insert_columns()?;
+                if let Some(row) = io.insert_returning().await? {
+                    return Ok(Some((row, true)));
+                }
+                // `None`: the conflicting row was deleted before we could read it.
+                Ok(io.select().await?.map(|row| (row, false)))
+            },
+        )
+        .await
     }
 
     async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
