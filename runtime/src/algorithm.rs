@@ -108,22 +108,43 @@ pub(crate) const MAX_ATTEMPTS: u32 = 16;
 /// in ~500 gave up on a loaded machine; with 100, about one in 10^8.
 pub(crate) const MAX_RUNS: u32 = 100;
 
+/// How a backend's errors read.
+#[derive(Clone, Copy)]
+pub(crate) struct Errors {
+    /// One error, whichever driver reported it: sync Diesel and diesel-async
+    /// spell some server errors differently (MySQL's deadlock).
+    pub(crate) normalize: fn(Error) -> Error,
+    /// Whether the database aborted the work, so that running it again from
+    /// the start is safe.
+    pub(crate) retryable: fn(&Error) -> bool,
+}
+
+impl Errors {
+    /// A backend whose statements never need running again.
+    pub(crate) const NEVER_RETRIED: Errors = Errors {
+        normalize: core::convert::identity,
+        retryable: |_| false,
+    };
+}
+
 /// Run `attempt(io, standalone)`: once inside the caller's transaction;
 /// as a standalone call (no transaction open), again after an error that
-/// `retryable` accepts (the database aborted the work), at most [`MAX_RUNS`]
+/// `errors` says is retryable (the database aborted the work), at most [`MAX_RUNS`]
 /// times, pausing a random [`backoff`] in between. The last error is
 /// returned when runs run out. A [`vanished`] row is not run again: the call
 /// has already made [`MAX_ATTEMPTS`] attempts.
 pub(crate) async fn run<E: Io, R>(
     io: &mut E,
-    retryable: fn(&Error) -> bool,
+    errors: Errors,
     mut attempt: impl AsyncFnMut(&mut E, bool) -> QueryResult<R>,
 ) -> QueryResult<R> {
     let standalone = !io.in_transaction()?;
     let mut run = 1;
     loop {
-        match attempt(io, standalone).await {
-            Err(e) if standalone && run < MAX_RUNS && retryable(&e) && !is_vanished(&e) => {
+        match attempt(io, standalone).await.map_err(errors.normalize) {
+            Err(e)
+                if standalone && run < MAX_RUNS && (errors.retryable)(&e) && !is_vanished(&e) =>
+            {
                 io.pause(backoff(run)).await;
                 run += 1;
             }
@@ -139,10 +160,10 @@ pub(crate) async fn run<E: Io, R>(
 /// [`vanished`]. A standalone call runs again as [`run`] says.
 pub(crate) async fn get_or_create<E: Io>(
     io: &mut E,
-    retryable: fn(&Error) -> bool,
+    errors: Errors,
     mut attempt: impl AsyncFnMut(&mut E, bool, &mut Duplicates) -> QueryResult<Option<(E::Row, bool)>>,
 ) -> QueryResult<(E::Row, bool)> {
-    run(io, retryable, async |io, standalone| {
+    run(io, errors, async |io, standalone| {
         if let Some(row) = io.select().await? {
             return Ok((row, false));
         }

@@ -51,6 +51,8 @@
 #![deny(missing_docs)]
 
 mod algorithm;
+#[cfg(feature = "async")]
+pub mod asynchronous;
 mod call;
 mod defaults;
 mod driver;
@@ -91,9 +93,12 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::defaults::InsertValues;
+    #[cfg(feature = "async")]
+    pub use crate::driver::asynchronous::{AsyncGetOrCreateBackend, AsyncUpdateOrCreateBackend};
     pub use crate::key::{ColumnTuple, KeyPart, KeyValue, LookupFilter, LookupQueryId};
     pub use crate::model::Model;
     pub use crate::unique::UniqueKey;
+    pub use crate::verify::Schema;
     pub use crate::verify::{ConstraintKind, DeclaredConstraint};
     pub use diesel;
 }

@@ -48,7 +48,8 @@ use diesel::result::{DatabaseErrorKind, Error};
 use diesel::QueryResult;
 
 use crate::algorithm::{
-    self, begin_if, end_if, is_duplicate, run, vanished, Algorithms, Duplicates, Io, MAX_ATTEMPTS,
+    self, begin_if, end_if, is_duplicate, run, vanished, Algorithms, Duplicates, Errors, Io,
+    MAX_ATTEMPTS,
 };
 use crate::driver::sync::{SyncIo, SyncStatements};
 use crate::query::sealed::Sealed;
@@ -74,7 +75,7 @@ pub enum Lock {
 
 impl<E: LockingIo> Algorithms<E> for Mysql {
     async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        algorithm::get_or_create(io, is_retryable, async |io, _, duplicates| {
+        algorithm::get_or_create(io, ERRORS, async |io, _, duplicates| {
             match io.insert().await {
                 // `None` (standalone only: inside a transaction the insert holds
                 // the row): a concurrent caller deleted the row we inserted.
@@ -93,7 +94,7 @@ impl<E: LockingIo> Algorithms<E> for Mysql {
     }
 
     async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        run(io, is_retryable, async |io, standalone| {
+        run(io, ERRORS, async |io, standalone| {
             let mut duplicates = Duplicates::default();
             // Standalone, the gap lock of an UPDATE that matches nothing ends with
             // its step. Inside the caller's transaction it would last until the
@@ -146,9 +147,30 @@ async fn insert_step<E: LockingIo>(io: &mut E) -> QueryResult<Option<QueryResult
     }
 }
 
-/// A deadlock (1213), which sync Diesel maps to `SerializationFailure`:
-/// InnoDB has rolled the transaction back, and running it again from the
-/// start is safe.
+/// MySQL's errors, as both drivers report them.
+const ERRORS: Errors = Errors {
+    normalize,
+    retryable: is_retryable,
+};
+
+/// A deadlock (1213) as a `SerializationFailure`, which sync Diesel reports
+/// it as; diesel-async, and sync Diesel's text protocol (`BEGIN`, `COMMIT`),
+/// report it as `Unknown` with the server's message ("Deadlock found when
+/// trying to get lock; try restarting transaction", or Galera's "Deadlock:
+/// wsrep aborted transaction").
+pub(crate) fn normalize(error: Error) -> Error {
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+            if info.message().starts_with("Deadlock") =>
+        {
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info)
+        }
+        error => error,
+    }
+}
+
+/// A deadlock (1213, once normalized): InnoDB has rolled the transaction
+/// back, and running it again from the start is safe.
 pub(crate) fn is_retryable(error: &Error) -> bool {
     matches!(
         error,
@@ -195,6 +217,20 @@ where
         match lock {
             Lock::Share => self.call.select(self.conn, LockInShareMode),
             Lock::Update => self.call.select(self.conn, ForUpdate),
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, P> LockingIo for crate::driver::asynchronous::AsyncIo<'_, C, P>
+where
+    C: diesel_async::AsyncConnection<Backend = Mysql>,
+    P: crate::driver::asynchronous::AsyncStatements<C>,
+{
+    async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
+        match lock {
+            Lock::Share => self.call.select(self.conn, LockInShareMode).await,
+            Lock::Update => self.call.select(self.conn, ForUpdate).await,
         }
     }
 }

@@ -41,7 +41,7 @@ use diesel::sql_types::Bool;
 use diesel::{Connection, QueryResult, RunQueryDsl, SelectableHelper};
 
 use crate::algorithm::{
-    self, begin_if, end_if, is_duplicate, run, Algorithms, Duplicates, ReturningIo,
+    self, begin_if, end_if, is_duplicate, run, Algorithms, Duplicates, Errors, ReturningIo,
 };
 use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
@@ -66,7 +66,7 @@ pub trait UpsertIo: ReturningIo {
 
 impl<E: UpsertIo> Algorithms<E> for Pg {
     async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        algorithm::get_or_create(io, is_retryable, async |io, standalone, duplicates| {
+        algorithm::get_or_create(io, ERRORS, async |io, standalone, duplicates| {
             // Inside the caller's transaction, in a savepoint: an error would
             // otherwise abort the caller's whole transaction.
             begin_if(io, !standalone).await?;
@@ -90,7 +90,7 @@ impl<E: UpsertIo> Algorithms<E> for Pg {
     }
 
     async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        run(io, is_retryable, async |io, standalone| {
+        run(io, ERRORS, async |io, standalone| {
             let mut duplicates = Duplicates::default();
             let upserted = loop {
                 begin_if(io, !standalone).await?;
@@ -124,6 +124,12 @@ impl<E: UpsertIo> Algorithms<E> for Pg {
         .await
     }
 }
+
+/// PostgreSQL's errors: both drivers report them alike.
+const ERRORS: Errors = Errors {
+    normalize: core::convert::identity,
+    retryable: is_retryable,
+};
 
 /// A serialization failure (40001) or a deadlock (40P01, which Diesel reports
 /// as `Unknown` with the server's message): PostgreSQL has aborted the work,
@@ -214,6 +220,74 @@ where
 {
     async fn upsert(&mut self) -> QueryResult<(P::Row, bool)> {
         self.call.upsert(self.conn)
+    }
+}
+
+#[cfg(feature = "async")]
+mod asynchronous {
+    //! The PostgreSQL upsert on diesel-async connections.
+
+    use core::future::Future;
+
+    use diesel::deserialize::FromSqlRow;
+    use diesel::expression::{Expression, QueryMetadata, Selectable};
+    use diesel::pg::Pg;
+    use diesel::query_builder::{QueryFragment, QueryId};
+    use diesel::query_source::QuerySource;
+    use diesel::sql_types::Bool;
+    use diesel::{QueryResult, SelectableHelper};
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+
+    use super::{RowAndCreated, UpsertIo, XmaxIsZero};
+    use crate::call::{Call, SelectionOf};
+    use crate::defaults::InsertValues;
+    use crate::driver::asynchronous::{AsyncIo, AsyncStatements};
+    use crate::key::Lookup;
+    use crate::model::Model;
+    use crate::query::Returning;
+
+    /// The upsert of call `Self` on async PostgreSQL connection `C`.
+    pub trait AsyncUpsert<C: AsyncConnection<Backend = Pg>>: AsyncStatements<C> {
+        /// `INSERT .. ON CONFLICT (<key>) DO UPDATE SET <changeset> RETURNING <row>, (xmax = 0)`
+        fn upsert(
+            &mut self,
+            conn: &mut C,
+        ) -> impl Future<Output = QueryResult<(Self::Row, bool)>> + Send;
+    }
+
+    impl<C, M, K, D, Mk, U> AsyncUpsert<C> for Call<M, K, D, Mk, U>
+    where
+        C: AsyncConnection<Backend = Pg>,
+        Self: AsyncStatements<C, Row = M>,
+        M: Model + Selectable<Pg> + Send + 'static,
+        M::Table: QueryId + Send,
+        <M::Table as QuerySource>::FromClause: QueryFragment<Pg> + Send,
+        M::SelectExpression: Send,
+        K: Lookup + Clone + Send + Sync,
+        D: InsertValues<M::Table, K, Mk> + Send + Sync,
+        D::Values: QueryFragment<Pg> + QueryId + Send + Sync,
+        U: QueryFragment<Pg> + Send + Sync,
+        Mk: Send,
+        RowAndCreated<M>:
+            Expression<SqlType = (SelectionOf<M, Pg>, Bool)> + QueryFragment<Pg> + QueryId,
+        Pg: QueryMetadata<(SelectionOf<M, Pg>, Bool)>,
+        (M, bool): FromSqlRow<(SelectionOf<M, Pg>, Bool), Pg>,
+    {
+        async fn upsert(&mut self, conn: &mut C) -> QueryResult<(M, bool)> {
+            Call::upsert(self, Returning((M::as_select(), XmaxIsZero)))
+                .get_result(conn)
+                .await
+        }
+    }
+
+    impl<C, P> UpsertIo for AsyncIo<'_, C, P>
+    where
+        C: AsyncConnection<Backend = Pg>,
+        P: AsyncUpsert<C>,
+    {
+        async fn upsert(&mut self) -> QueryResult<(P::Row, bool)> {
+            self.call.upsert(self.conn).await
+        }
     }
 }
 

@@ -129,7 +129,7 @@ impl<S: QueryId> QueryId for Returning<S> {
 /// Only a conflict on exactly the key's constraint is absorbed; a conflict on
 /// any other unique index still fails the statement.
 #[derive(Debug)]
-pub(crate) struct OnConflictDoNothing<Cols>(PhantomData<Cols>);
+pub(crate) struct OnConflictDoNothing<Cols>(PhantomData<fn() -> Cols>);
 
 impl<Cols> OnConflictDoNothing<Cols> {
     pub(crate) fn new() -> Self {
@@ -158,7 +158,7 @@ impl<Cols: 'static> QueryId for OnConflictDoNothing<Cols> {
 /// still fails the statement. The changeset must not be empty (PostgreSQL
 /// would reject `SET` with nothing after it); callers check `is_noop` first.
 #[derive(Debug)]
-pub(crate) struct OnConflictDoUpdate<'a, Cols, U>(pub(crate) &'a U, PhantomData<Cols>);
+pub(crate) struct OnConflictDoUpdate<'a, Cols, U>(pub(crate) &'a U, PhantomData<fn() -> Cols>);
 
 impl<'a, Cols, U> OnConflictDoUpdate<'a, Cols, U> {
     pub(crate) fn new(changeset: &'a U) -> Self {

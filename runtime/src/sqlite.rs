@@ -25,7 +25,7 @@ use diesel::QueryResult;
 
 use diesel::Connection;
 
-use crate::algorithm::{self, vanished, Algorithms, ReturningIo, MAX_ATTEMPTS};
+use crate::algorithm::{self, vanished, Algorithms, Errors, ReturningIo, MAX_ATTEMPTS};
 use crate::call::Call;
 use crate::defaults::InsertValues;
 use crate::driver::sync::{SyncIo, SyncStatements};
@@ -47,18 +47,14 @@ pub trait SqliteIo: ReturningIo {
 impl<E: SqliteIo> Algorithms<E> for Sqlite {
     async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
         // Statements never need running again: SQLite has one writer at a time.
-        algorithm::get_or_create(
-            io,
-            |_| false,
-            async |io, _, _| {
-                io.check_insert_columns()?;
-                if let Some(row) = io.insert_returning().await? {
-                    return Ok(Some((row, true)));
-                }
-                // `None`: the conflicting row was deleted before we could read it.
-                Ok(io.select().await?.map(|row| (row, false)))
-            },
-        )
+        algorithm::get_or_create(io, Errors::NEVER_RETRIED, async |io, _, _| {
+            io.check_insert_columns()?;
+            if let Some(row) = io.insert_returning().await? {
+                return Ok(Some((row, true)));
+            }
+            // `None`: the conflicting row was deleted before we could read it.
+            Ok(io.select().await?.map(|row| (row, false)))
+        })
         .await
     }
 
@@ -81,6 +77,22 @@ impl<C, M, K, D, Mk, U> SqliteIo for SyncIo<'_, C, Call<M, K, D, Mk, U>>
 where
     C: Connection<Backend = Sqlite>,
     Call<M, K, D, Mk, U>: SyncStatements<C>,
+    M: Model,
+    K: Lookup + Clone,
+    D: InsertValues<M::Table, K, Mk>,
+    D::Values: QueryFragment<Sqlite>,
+{
+    fn check_insert_columns(&mut self) -> QueryResult<()> {
+        check_distinct_columns(self.call.values())
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, K, D, Mk, U> SqliteIo
+    for crate::driver::asynchronous::AsyncIo<'_, C, Call<M, K, D, Mk, U>>
+where
+    C: diesel_async::AsyncConnection<Backend = Sqlite>,
+    Call<M, K, D, Mk, U>: crate::driver::asynchronous::AsyncStatements<C>,
     M: Model,
     K: Lookup + Clone,
     D: InsertValues<M::Table, K, Mk>,

@@ -2,5 +2,8 @@
 
 pub mod sync;
 
+#[cfg(feature = "async")]
+pub mod asynchronous;
+
 #[cfg(test)]
 pub(crate) mod script;

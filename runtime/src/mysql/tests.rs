@@ -285,3 +285,47 @@ fn only_deadlocks_are_retryable() {
         "Lock wait timeout exceeded"
     )));
 }
+
+/// diesel-async, and sync Diesel's text protocol (`COMMIT`), report MySQL's
+/// deadlock as `Unknown` with the server's message.
+fn unknown_deadlock() -> diesel::result::Error {
+    db_error(
+        Unknown,
+        "Deadlock found when trying to get lock; try restarting transaction",
+    )
+}
+
+#[test]
+fn a_deadlock_reported_as_unknown_is_retried_standalone() {
+    let script = vec![
+        (Begin, Done),
+        (Update, Count(1)),
+        (SelectForUpdate, Row("ann")),
+        (Commit, Fail(unknown_deadlock())),
+        (Pause, Done),
+        (Begin, Done),
+        (Update, Count(1)),
+        (SelectForUpdate, Row("ann")),
+        (Commit, Done),
+    ];
+    assert_eq!(update_or_create::<Mysql>(STANDALONE, script), Ok(("ann", false)));
+}
+
+#[test]
+fn a_deadlock_reported_as_unknown_is_a_serialization_failure_in_a_transaction() {
+    let script = vec![(Select, NoRow), (Insert, Fail(unknown_deadlock()))];
+    assert_eq!(
+        get_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+    let galera = db_error(Unknown, "Deadlock: wsrep aborted transaction");
+    let script = vec![(Select, Fail(galera))];
+    assert_eq!(
+        get_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+    // Other errors keep their kind.
+    let timeout = db_error(Unknown, "Lock wait timeout exceeded; try restarting transaction");
+    let script = vec![(Select, Fail(timeout))];
+    assert_eq!(get_or_create::<Mysql>(IN_TRANSACTION, script), Err((Unknown, false)));
+}

@@ -12,8 +12,9 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use diesel::backend::Backend;
-use diesel::query_builder::QueryFragment;
-use diesel::{Connection, QueryResult};
+use diesel::connection::LoadConnection;
+use diesel::query_builder::{BoxedSqlQuery, QueryFragment, SqlQuery};
+use diesel::{Connection, QueryResult, QueryableByName, RunQueryDsl};
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -308,6 +309,29 @@ pub trait SchemaBackend:
     fn create_unique_index(table: &TableName, name: &str, columns: &[&str]) -> String;
 }
 
+/// How backend `Self` lists a table's unique indexes: two queries, and what
+/// their rows say. The sync and async drivers run the queries.
+#[doc(hidden)]
+pub trait Schema: SchemaBackend {
+    /// A row of [`table_query`](Schema::table_query).
+    type TableRow: QueryableByName<Self> + Send + 'static;
+    /// A row of [`indexes_query`](Schema::indexes_query).
+    type IndexRow: QueryableByName<Self> + Send + 'static;
+
+    /// The query whose rows say whether the table exists (and, on SQLite,
+    /// its primary key).
+    fn table_query(table: &TableName) -> BoxedSqlQuery<'static, Self, SqlQuery>;
+
+    /// The query of the table's unique index columns.
+    fn indexes_query(table: &TableName) -> BoxedSqlQuery<'static, Self, SqlQuery>;
+
+    /// The table's unique indexes, or `None` if the table does not exist.
+    fn unique_indexes(
+        table: Vec<Self::TableRow>,
+        indexes: Vec<Self::IndexRow>,
+    ) -> Option<Vec<UniqueIndex>>;
+}
+
 /// How backend `Self` lists a table's unique indexes over connection `C`.
 #[diagnostic::on_unimplemented(
     message = "the constraints of a model cannot be checked over `{C}`",
@@ -317,6 +341,23 @@ pub trait Introspect<C>: SchemaBackend {
     /// The table's unique indexes, or `None` if the table does not exist.
     #[doc(hidden)]
     fn unique_indexes(conn: &mut C, table: &TableName) -> QueryResult<Option<Vec<UniqueIndex>>>;
+}
+
+impl<C, DB> Introspect<C> for DB
+where
+    C: Connection<Backend = DB> + LoadConnection,
+    DB: Schema,
+    BoxedSqlQuery<'static, DB, SqlQuery>: diesel::query_dsl::LoadQuery<'static, C, DB::TableRow>
+        + diesel::query_dsl::LoadQuery<'static, C, DB::IndexRow>,
+{
+    fn unique_indexes(conn: &mut C, table: &TableName) -> QueryResult<Option<Vec<UniqueIndex>>> {
+        let table_rows = DB::table_query(table).load(conn)?;
+        if table_rows.is_empty() {
+            return Ok(None);
+        }
+        let index_rows = DB::indexes_query(table).load(conn)?;
+        Ok(DB::unique_indexes(table_rows, index_rows))
+    }
 }
 
 /// A declared constraint and the index that backs it.
@@ -498,11 +539,29 @@ where
     C: Connection,
     C::Backend: Introspect<C>,
 {
-    let mut report = ConstraintReport { models: Vec::new() };
+    let mut found = Vec::with_capacity(models.len());
     for model in models {
-        let found = <C::Backend as Introspect<C>>::unique_indexes(conn, &model.table)?;
-        report.models.push(check::<C::Backend>(model, found));
+        found.push(<C::Backend as Introspect<C>>::unique_indexes(
+            conn,
+            &model.table,
+        )?);
     }
+    report(models, found)
+}
+
+/// The report on `models`, given the unique indexes found for each (`None`:
+/// no such table).
+pub(crate) fn report<DB: SchemaBackend>(
+    models: &[ModelConstraints<DB>],
+    found: Vec<Option<Vec<UniqueIndex>>>,
+) -> Result<ConstraintReport, ConstraintError> {
+    let report = ConstraintReport {
+        models: models
+            .iter()
+            .zip(found)
+            .map(|(model, found)| check::<DB>(model, found))
+            .collect(),
+    };
     if report.is_ok() {
         Ok(report)
     } else {

@@ -1,12 +1,12 @@
 //! MySQL and MariaDB: `information_schema.STATISTICS`, one row per column of
 //! each index (`NON_UNIQUE = 0` for unique ones and the primary key).
 
-use diesel::connection::LoadConnection;
 use diesel::mysql::Mysql;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::{Connection, QueryResult, QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 
-use super::{Introspect, SchemaBackend, TableName, UniqueIndex, Unusable};
+use super::{Schema, SchemaBackend, TableName, UniqueIndex, Unusable};
 
 fn quote(identifier: &str) -> String {
     format!("`{}`", identifier.replace('`', "``"))
@@ -30,13 +30,14 @@ impl SchemaBackend for Mysql {
 }
 
 #[derive(QueryableByName)]
-struct Count {
+pub struct Count {
     #[diesel(sql_type = BigInt)]
+    #[allow(dead_code)] // its existence is the answer
     n: i64,
 }
 
 #[derive(QueryableByName)]
-struct Row {
+pub struct Row {
     #[diesel(sql_type = Text)]
     name: String,
     /// `NULL` for an expression part (MySQL 8 functional indexes).
@@ -46,8 +47,9 @@ struct Row {
     prefix: i64,
 }
 
+// No row when the table does not exist.
 const TABLE_EXISTS: &str = "
-    SELECT COUNT(*) AS n FROM information_schema.TABLES
+    SELECT 1 AS n FROM information_schema.TABLES
      WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?";
 
 const UNIQUE_INDEXES: &str = "
@@ -58,22 +60,25 @@ const UNIQUE_INDEXES: &str = "
      WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0
      ORDER BY INDEX_NAME, SEQ_IN_INDEX";
 
-impl<C> Introspect<C> for Mysql
-where
-    C: Connection<Backend = Mysql> + LoadConnection,
-{
-    fn unique_indexes(conn: &mut C, table: &TableName) -> QueryResult<Option<Vec<UniqueIndex>>> {
-        let exists: Count = diesel::sql_query(TABLE_EXISTS)
-            .bind::<Nullable<Text>, _>(table.schema.as_deref())
-            .bind::<Text, _>(&table.name)
-            .get_result(conn)?;
-        if exists.n == 0 {
-            return Ok(None);
-        }
-        let rows: Vec<Row> = diesel::sql_query(UNIQUE_INDEXES)
-            .bind::<Nullable<Text>, _>(table.schema.as_deref())
-            .bind::<Text, _>(&table.name)
-            .load(conn)?;
+impl Schema for Mysql {
+    type TableRow = Count;
+    type IndexRow = Row;
+
+    fn table_query(table: &TableName) -> BoxedSqlQuery<'static, Mysql, SqlQuery> {
+        diesel::sql_query(TABLE_EXISTS)
+            .into_boxed()
+            .bind::<Nullable<Text>, _>(table.schema.clone())
+            .bind::<Text, _>(table.name.clone())
+    }
+
+    fn indexes_query(table: &TableName) -> BoxedSqlQuery<'static, Mysql, SqlQuery> {
+        diesel::sql_query(UNIQUE_INDEXES)
+            .into_boxed()
+            .bind::<Nullable<Text>, _>(table.schema.clone())
+            .bind::<Text, _>(table.name.clone())
+    }
+
+    fn unique_indexes(_: Vec<Count>, rows: Vec<Row>) -> Option<Vec<UniqueIndex>> {
         let mut indexes: Vec<UniqueIndex> = Vec::new();
         for row in rows {
             if indexes.last().is_none_or(|i| i.name != row.name) {
@@ -93,6 +98,6 @@ where
                 index.unusable = Some(Unusable::Prefix);
             }
         }
-        Ok(Some(indexes))
+        Some(indexes)
     }
 }

@@ -1,12 +1,12 @@
 //! PostgreSQL: `pg_index`, which backs every unique and primary key
 //! constraint (`pg_constraint` rows point at these indexes).
 
-use diesel::connection::LoadConnection;
 use diesel::pg::Pg;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, Bool, Text};
-use diesel::{Connection, QueryResult, QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 
-use super::{Introspect, SchemaBackend, TableName, UniqueIndex, Unusable};
+use super::{Schema, SchemaBackend, TableName, UniqueIndex, Unusable};
 
 fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
@@ -34,13 +34,14 @@ impl SchemaBackend for Pg {
 }
 
 #[derive(QueryableByName)]
-struct Found {
+pub struct Found {
     #[diesel(sql_type = Bool)]
+    #[allow(dead_code)] // its existence is the answer
     found: bool,
 }
 
 #[derive(QueryableByName)]
-struct Row {
+pub struct Row {
     #[diesel(sql_type = Text)]
     name: String,
     #[diesel(sql_type = Bool)]
@@ -76,22 +77,25 @@ const UNIQUE_INDEXES: &str = "
      WHERE x.indrelid = to_regclass($1) AND x.indisunique
      ORDER BY c.relname";
 
-impl<C> Introspect<C> for Pg
-where
-    C: Connection<Backend = Pg> + LoadConnection,
-{
-    fn unique_indexes(conn: &mut C, table: &TableName) -> QueryResult<Option<Vec<UniqueIndex>>> {
-        let name = qualified(table);
-        let found: Found = diesel::sql_query("SELECT to_regclass($1) IS NOT NULL AS found")
-            .bind::<Text, _>(&name)
-            .get_result(conn)?;
-        if !found.found {
-            return Ok(None);
-        }
-        let rows: Vec<Row> = diesel::sql_query(UNIQUE_INDEXES)
-            .bind::<Text, _>(&name)
-            .load(conn)?;
-        Ok(Some(
+impl Schema for Pg {
+    type TableRow = Found;
+    type IndexRow = Row;
+
+    fn table_query(table: &TableName) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+        // No row when the table does not exist.
+        diesel::sql_query("SELECT true AS found WHERE to_regclass($1) IS NOT NULL")
+            .into_boxed()
+            .bind::<Text, _>(qualified(table))
+    }
+
+    fn indexes_query(table: &TableName) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+        diesel::sql_query(UNIQUE_INDEXES)
+            .into_boxed()
+            .bind::<Text, _>(qualified(table))
+    }
+
+    fn unique_indexes(_: Vec<Found>, rows: Vec<Row>) -> Option<Vec<UniqueIndex>> {
+        Some(
             rows.into_iter()
                 .map(|r| UniqueIndex {
                     unusable: if r.invalid {
@@ -110,6 +114,6 @@ where
                     primary: r.is_primary,
                 })
                 .collect(),
-        ))
+        )
     }
 }

@@ -2,12 +2,12 @@
 //! forms), and `PRAGMA table_info` for an `INTEGER PRIMARY KEY`, which is
 //! the rowid and has no index.
 
-use diesel::connection::LoadConnection;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
-use diesel::{Connection, QueryResult, QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 
-use super::{Introspect, SchemaBackend, TableName, UniqueIndex, Unusable};
+use super::{Schema, SchemaBackend, TableName, UniqueIndex, Unusable};
 
 fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
@@ -32,7 +32,7 @@ impl SchemaBackend for Sqlite {
 }
 
 #[derive(QueryableByName)]
-struct Column {
+pub struct Column {
     #[diesel(sql_type = Text)]
     name: String,
     /// 1-based position in the primary key, 0 outside it.
@@ -41,7 +41,7 @@ struct Column {
 }
 
 #[derive(QueryableByName)]
-struct Row {
+pub struct Row {
     #[diesel(sql_type = Text)]
     name: String,
     /// `c` (CREATE INDEX), `u` (UNIQUE) or `pk` (PRIMARY KEY).
@@ -63,23 +63,25 @@ const UNIQUE_INDEXES: &str = "
      WHERE il.\"unique\" = 1
      ORDER BY il.name, ii.seqno";
 
-impl<C> Introspect<C> for Sqlite
-where
-    C: Connection<Backend = Sqlite> + LoadConnection,
-{
-    fn unique_indexes(conn: &mut C, table: &TableName) -> QueryResult<Option<Vec<UniqueIndex>>> {
-        let schema = table.schema.as_deref().unwrap_or("main");
-        let columns: Vec<Column> = diesel::sql_query(COLUMNS)
-            .bind::<Text, _>(&table.name)
-            .bind::<Text, _>(schema)
-            .load(conn)?;
-        if columns.is_empty() {
-            return Ok(None);
-        }
-        let rows: Vec<Row> = diesel::sql_query(UNIQUE_INDEXES)
-            .bind::<Text, _>(&table.name)
-            .bind::<Text, _>(schema)
-            .load(conn)?;
+impl Schema for Sqlite {
+    type TableRow = Column;
+    type IndexRow = Row;
+
+    fn table_query(table: &TableName) -> BoxedSqlQuery<'static, Sqlite, SqlQuery> {
+        diesel::sql_query(COLUMNS)
+            .into_boxed()
+            .bind::<Text, _>(table.name.clone())
+            .bind::<Text, _>(schema(table))
+    }
+
+    fn indexes_query(table: &TableName) -> BoxedSqlQuery<'static, Sqlite, SqlQuery> {
+        diesel::sql_query(UNIQUE_INDEXES)
+            .into_boxed()
+            .bind::<Text, _>(table.name.clone())
+            .bind::<Text, _>(schema(table))
+    }
+
+    fn unique_indexes(columns: Vec<Column>, rows: Vec<Row>) -> Option<Vec<UniqueIndex>> {
         let mut indexes: Vec<UniqueIndex> = Vec::new();
         for row in rows {
             if indexes.last().is_none_or(|i| i.name != row.name) {
@@ -113,6 +115,10 @@ where
                 },
             );
         }
-        Ok(Some(indexes))
+        Some(indexes)
     }
+}
+
+fn schema(table: &TableName) -> String {
+    table.schema.clone().unwrap_or_else(|| "main".into())
 }

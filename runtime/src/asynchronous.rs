@@ -1,0 +1,221 @@
+//! The same operations on diesel-async connections (feature `async`).
+//!
+//! As with diesel-async's own `RunQueryDsl`, you bring the async trait into
+//! scope instead of the sync one: `use diesel_get_or_create::asynchronous::prelude::*;`
+//! (the derive, this module's [`GetOrCreate`] and `.key()`) in place of
+//! `diesel_get_or_create::prelude::*`. The derive is the same; every model
+//! that derives `GetOrCreate` has both traits.
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # mod example {
+//! use diesel::prelude::*;
+//! use diesel_async::AsyncPgConnection;
+//! use diesel_get_or_create::asynchronous::prelude::*;
+//!
+//! diesel::table! {
+//!     tags (id) {
+//!         id -> Integer,
+//!         name -> Text,
+//!         uses -> Integer,
+//!     }
+//! }
+//!
+//! #[derive(Queryable, Selectable, GetOrCreate)]
+//! #[diesel(table_name = tags)]
+//! pub struct Tag {
+//!     pub id: i32,
+//!     #[unique]
+//!     pub name: String,
+//!     pub uses: i32,
+//! }
+//!
+//! pub async fn tag(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Tag> {
+//!     let (tag, _created) = Tag::update_or_create_with(
+//!         conn,
+//!         tags::name.key(name),
+//!         tags::uses.eq(tags::uses + 1),
+//!         tags::uses.eq(1),
+//!     )
+//!     .await?;
+//!     Ok(tag)
+//! }
+//! # }
+//! ```
+//!
+//! The algorithms, the statements and their count per call are those of the
+//! sync API: one async driver runs them. The returned futures are `Send`
+//! whenever the connection, the model and the key and values are, so a call
+//! can run in `tokio::spawn` or a web handler. A retry pause awaits tokio's
+//! timer: the calls need a tokio runtime (as diesel-async's PostgreSQL and
+//! MySQL connections do).
+//!
+//! **Cancellation.** A future dropped between two statements (a request
+//! timeout) leaves what diesel-async's own `transaction` leaves: a standalone
+//! call's open transaction stays open on the connection, uncommitted, and
+//! diesel-async's transaction manager counts it. A pool (deadpool, bb8)
+//! discards such a connection instead of reusing it, and the server rolls the
+//! transaction back when the connection closes, so no partial row is ever
+//! committed. A connection you hold yourself should be dropped, or its
+//! transaction rolled back, before it is used again.
+
+use core::future::Future;
+
+use diesel::query_builder::QueryFragment;
+use diesel::QueryResult;
+use diesel_async::AsyncConnection;
+
+use crate::driver::asynchronous::{AsyncGetOrCreateBackend, AsyncUpdateOrCreateBackend};
+use crate::key::Lookup;
+use crate::model::Model;
+use crate::unique::UniqueKey;
+use crate::verify::{ConstraintError, ConstraintReport, ModelConstraints};
+
+pub use crate::driver::asynchronous::AsyncIntrospect;
+
+/// `use diesel_get_or_create::asynchronous::prelude::*;` brings the
+/// derive, the async [`GetOrCreate`] trait and `.key()` into scope.
+pub mod prelude {
+    pub use super::GetOrCreate;
+    pub use crate::key::KeyExpressionMethods;
+    pub use diesel_get_or_create_macros::GetOrCreate;
+}
+
+/// Atomic `get_or_create` and `update_or_create` on a diesel-async
+/// connection: the async twin of [`crate::GetOrCreate`], with the same
+/// arguments, semantics and statements. Every model that derives
+/// `GetOrCreate` has it; it cannot be implemented by hand.
+pub trait GetOrCreate: Model {
+    /// Return the row with this key, or insert the key with `defaults`;
+    /// see [`crate::GetOrCreate::get_or_create`].
+    fn get_or_create<C, K, D, Mk>(
+        conn: &mut C,
+        key: K,
+        defaults: D,
+    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    where
+        C: AsyncConnection,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncGetOrCreateBackend<C, Self, K, D, Mk>;
+
+    /// Update the row with this key with `values`, or insert the key with
+    /// `values`; see [`crate::GetOrCreate::update_or_create`].
+    fn update_or_create<C, K, V, Mk>(
+        conn: &mut C,
+        key: K,
+        values: V,
+    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    where
+        C: AsyncConnection,
+        K: Lookup,
+        V: Clone,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncUpdateOrCreateBackend<C, Self, K, V, V, Mk>;
+
+    /// Apply `update` to the row with this key, or insert the key with
+    /// `create`; see [`crate::GetOrCreate::update_or_create_with`].
+    fn update_or_create_with<C, K, U, D, Mk>(
+        conn: &mut C,
+        key: K,
+        update: U,
+        create: D,
+    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    where
+        C: AsyncConnection,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncUpdateOrCreateBackend<C, Self, K, U, D, Mk>;
+
+    /// Check the declared constraints against the live schema; see
+    /// [`crate::GetOrCreate::verify_constraints`].
+    fn verify_constraints<C>(
+        conn: &mut C,
+    ) -> impl Future<Output = Result<ConstraintReport, ConstraintError>>
+    where
+        C: AsyncConnection,
+        C::Backend: AsyncIntrospect<C>,
+        Self::Table: QueryFragment<C::Backend>;
+}
+
+impl<M: Model> GetOrCreate for M {
+    fn get_or_create<C, K, D, Mk>(
+        conn: &mut C,
+        key: K,
+        defaults: D,
+    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    where
+        C: AsyncConnection,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncGetOrCreateBackend<C, Self, K, D, Mk>,
+    {
+        <C::Backend as AsyncGetOrCreateBackend<C, Self, K, D, Mk>>::get_or_create(
+            conn, key, defaults,
+        )
+    }
+
+    fn update_or_create<C, K, V, Mk>(
+        conn: &mut C,
+        key: K,
+        values: V,
+    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    where
+        C: AsyncConnection,
+        K: Lookup,
+        V: Clone,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncUpdateOrCreateBackend<C, Self, K, V, V, Mk>,
+    {
+        let create = values.clone();
+        <C::Backend as AsyncUpdateOrCreateBackend<C, Self, K, V, V, Mk>>::update_or_create_with(
+            conn, key, values, create,
+        )
+    }
+
+    fn update_or_create_with<C, K, U, D, Mk>(
+        conn: &mut C,
+        key: K,
+        update: U,
+        create: D,
+    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    where
+        C: AsyncConnection,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncUpdateOrCreateBackend<C, Self, K, U, D, Mk>,
+    {
+        <C::Backend as AsyncUpdateOrCreateBackend<C, Self, K, U, D, Mk>>::update_or_create_with(
+            conn, key, update, create,
+        )
+    }
+
+    fn verify_constraints<C>(
+        conn: &mut C,
+    ) -> impl Future<Output = Result<ConstraintReport, ConstraintError>>
+    where
+        C: AsyncConnection,
+        C::Backend: AsyncIntrospect<C>,
+        Self::Table: QueryFragment<C::Backend>,
+    {
+        let models = [<Self as crate::GetOrCreate>::constraints::<C::Backend>()];
+        async move { verify_all(conn, &models).await }
+    }
+}
+
+/// Check the declared constraints of several models against the live
+/// schema; see [`crate::verify_all`].
+pub async fn verify_all<C>(
+    conn: &mut C,
+    models: &[ModelConstraints<C::Backend>],
+) -> Result<ConstraintReport, ConstraintError>
+where
+    C: AsyncConnection,
+    C::Backend: AsyncIntrospect<C>,
+{
+    let mut found = Vec::with_capacity(models.len());
+    for model in models {
+        found.push(<C::Backend as AsyncIntrospect<C>>::unique_indexes(conn, model.table()).await?);
+    }
+    crate::verify::report(models, found)
+}
