@@ -204,15 +204,23 @@ fn expand_keys(model: &Model<'_>) -> TokenStream {
 fn expand_any_key(model: &Model<'_>) -> TokenStream {
     let ident = model.ident;
     let krate = &model.krate;
+    // A parameter name the model does not use.
+    let mut columns = String::from("__GetOrCreateColumns");
+    while model.generics.params.iter().any(|param| match param {
+        syn::GenericParam::Type(ty) => ty.ident == columns,
+        syn::GenericParam::Const(c) => c.ident == columns,
+        syn::GenericParam::Lifetime(_) => false,
+    }) {
+        columns.push('_');
+    }
+    let columns = Ident::new(&columns, proc_macro2::Span::call_site());
     let mut generics = model.generics.clone();
-    generics
-        .params
-        .push(syn::parse_quote!(__GetOrCreateColumns));
+    generics.params.push(syn::parse_quote!(#columns));
     let (impl_generics, _, _) = generics.split_for_impl();
     let (_, ty_generics, where_clause) = model.generics.split_for_impl();
     quote! {
         #[automatically_derived]
-        impl #impl_generics #krate::__private::UniqueKey<__GetOrCreateColumns>
+        impl #impl_generics #krate::__private::UniqueKey<#columns>
             for #ident #ty_generics #where_clause {}
     }
 }
