@@ -163,9 +163,12 @@ fn expand_model(model: &Model<'_>) -> TokenStream {
 }
 
 /// One `UniqueKey` impl per column order of each constraint, and one for a
-/// column tuple no lookup can name: with a single impl, rustc would infer
-/// the lookup's columns from it and report a type mismatch instead of the
-/// crate's message.
+/// column tuple no lookup can name. With a single impl, rustc infers the
+/// lookup's columns from it and reports "type mismatch resolving
+/// `<Key<..> as Lookup>::Columns == (id,)`" instead of the crate's message
+/// (measured with `ui/calls/key_not_unique_primary_key_only.rs`). The second
+/// impl is `#[diagnostic::do_not_recommend]`, which keeps it out of rustc's
+/// list of the keys that are implemented.
 fn expand_keys(model: &Model<'_>) -> TokenStream {
     let ident = model.ident;
     let table = &model.table;

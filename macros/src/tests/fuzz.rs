@@ -348,6 +348,10 @@ fn generate(rng: &mut Rng) -> Case {
                 "#[diesel = \"x\"]",
                 "#[doc = \"x\"]",
                 "#[derive(Queryable)]",
+                // Diesel 1's forms, still read by its `with-deprecated` feature.
+                "#[table_name = \"users\"]",
+                "#[primary_key(id, r#type)]",
+                "#[changeset_options(treat_none_as_null = \"true\")]",
             ])),
             _ => {
                 let _ = write!(
