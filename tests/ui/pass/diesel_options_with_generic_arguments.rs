@@ -1,6 +1,7 @@
 // Values of `#[diesel(..)]` options the derive does not read pass through
 // whole, commas inside generic arguments included: `deserialize_as` names a
-// type with a lifetime, a type and a const argument, before `column_name`.
+// type with a lifetime, a type and a const argument, before `column_name`; the
+// options of Diesel's other derives on the same struct pass through too.
 use std::marker::PhantomData;
 
 use diesel::deserialize::{self, Queryable};
@@ -33,9 +34,11 @@ impl<const N: usize> From<Tagged<'static, i32, N>> for i32 {
     }
 }
 
-#[derive(Queryable, Selectable, GetOrCreate)]
-#[diesel(table_name = counters, check_for_backend(diesel::sqlite::Sqlite))]
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Identifiable, GetOrCreate)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite), table_name = counters, primary_key(id))]
+#[diesel(treat_none_as_null = true)]
 struct Counter {
+    #[diesel(skip_insertion)]
     id: i32,
     #[unique]
     name: String,
