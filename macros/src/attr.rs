@@ -59,8 +59,10 @@ pub(crate) fn struct_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> StructAttrs {
         if attr.path().is_ident(DIESEL) {
             diesel_options(cx, attr, |cx, key, input| {
                 if key == "table_name" {
-                    let table = parse_eq::<Path>(input, "table_name = path::to::table")
-                        .and_then(|path| plain_path(path, "diesel(table_name = path::to::table)"));
+                    let table =
+                        parse_eq::<Path>(input, "table_name = path::to::table").and_then(|path| {
+                            plain_path(path, Some("diesel(table_name = path::to::table)"))
+                        });
                     match table {
                         Ok(path) => {
                             out.table_name.get_or_insert(path);
@@ -203,10 +205,7 @@ fn parse_get_or_create(cx: &mut Ctxt, attr: &Attribute, krate: &mut Option<Path>
         } else {
             value.parse::<Path>()?
         };
-        let path = plain_path(
-            path,
-            "get_or_create(crate = path::to::diesel_get_or_create)",
-        )?;
+        let path = plain_path(path, None)?;
         if krate.is_some() {
             duplicate.get_or_insert_with(|| {
                 syn::Error::new_spanned(&meta.path, "duplicate `crate` in `#[get_or_create(..)]`")
@@ -227,12 +226,15 @@ fn parse_get_or_create(cx: &mut Ctxt, attr: &Attribute, krate: &mut Option<Path>
 }
 
 /// A module path (a `table!` module, a crate): no generic arguments.
-fn plain_path(path: Path, form: &str) -> syn::Result<Path> {
+fn plain_path(path: Path, form: Option<&str>) -> syn::Result<Path> {
     for segment in &path.segments {
         if !segment.arguments.is_none() {
+            let form = form
+                .map(|form| format!("; expected `#[{form}]`"))
+                .unwrap_or_default();
             return Err(syn::Error::new_spanned(
                 &segment.arguments,
-                format!("a module's path takes no generic arguments; expected `#[{form}]`"),
+                format!("a module's path takes no generic arguments{form}"),
             ));
         }
     }

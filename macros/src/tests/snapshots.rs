@@ -166,3 +166,27 @@ fn six_columns_give_720_orders_and_seven_are_refused() {
         struct T { id: i32, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32, g: i32 }
     }));
 }
+
+/// Found by the fuzz test: a path with generic arguments cannot stand where
+/// the expansion uses it as a module (`users<T>::table` is not an expression).
+#[test]
+fn generic_arguments_in_table_or_crate_path_are_refused() {
+    insta::assert_snapshot!(pretty(quote! {
+        #[diesel(table_name = users<T>)]
+        struct User { id: i32 }
+    }));
+    insta::assert_snapshot!(pretty(quote! {
+        #[get_or_create(crate = goc<T>)]
+        struct User { id: i32 }
+    }));
+}
+
+/// Found by the fuzz test: the fallback's own type parameter must not clash
+/// with the model's.
+#[test]
+fn fallback_parameter_differs_from_the_model_s_parameters() {
+    insta::assert_snapshot!(pretty(quote! {
+        #[unique_together(nope)]
+        struct User<__GetOrCreateColumns> { id: __GetOrCreateColumns }
+    }));
+}
