@@ -25,6 +25,8 @@ say "backends: sqlite (bundled); $GOC_SERVERS_SUMMARY"
 
 say "unit, integration, race, UI and doc tests"
 cargo test --workspace --all-targets --all-features
+# The derive's own UI cases again, without the server backends: they need none.
+cargo test -p diesel-get-or-create-tests --test ui
 cargo test --workspace --doc --all-features
 
 say "quickstart example"

@@ -4,92 +4,25 @@
 //! locks, killed connection). Each test has its own database on the server at
 //! `GOC_MYSQL_URL`.
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_get_or_create::prelude::*;
 use diesel_get_or_create_tests::models::*;
 use diesel_get_or_create_tests::my::*;
 use diesel_get_or_create_tests::schema::*;
-use diesel_get_or_create_tests::txn;
+use diesel_get_or_create_tests::suite;
 
-type Conn = MysqlConnection;
+diesel_get_or_create_tests::suite_tests!(Mysql, behaviour);
+diesel_get_or_create_tests::suite_tests!(Mysql, constraints);
+diesel_get_or_create_tests::suite_tests!(Mysql, interleavings);
 
-const TAGS_DDL: &str = "CREATE TABLE tags (id INTEGER NOT NULL AUTO_INCREMENT PRIMARY KEY, \
-     name VARCHAR(191) NOT NULL UNIQUE, uses INTEGER NOT NULL DEFAULT 0)";
-
-fn is_repeated_column_error(err: &Error) -> bool {
-    err.to_string().contains("specified twice")
-}
-
-include!("shared/behaviour.rs");
-
-/// MySQL has no partial indexes; a prefix index is its index that enforces
-/// something other than the declared constraint.
-const UNUSABLE_UNIQUE: (&str, diesel_get_or_create::Unusable) = (
-    "CREATE UNIQUE INDEX gadgets_code_prefix ON gadgets (code(4))",
-    diesel_get_or_create::Unusable::Prefix,
-);
-const EXPRESSION_UNIQUE: Option<&str> = None;
-
-include!("shared/constraints.rs");
-
-fn session_id(conn: &mut MysqlConnection) -> u64 {
-    thread_id(conn)
-}
-
-fn kill_session(admin: &mut MysqlConnection, id: u64) {
-    admin.batch_execute(&format!("KILL {id}")).unwrap();
-}
-
-/// SELECT (miss), INSERT (waits, then a duplicate), SELECT .. LOCK IN SHARE
-/// MODE; inside a transaction also BEGIN and COMMIT.
-const LOST_RACE_CASES: &[(&str, bool, usize)] = &[
-    ("REPEATABLE READ", false, 3),
-    ("REPEATABLE READ", true, 5),
-    ("READ COMMITTED", false, 3),
-    ("READ COMMITTED", true, 5),
-];
-
-const LOCK_ISOLATIONS: &[&str] = &["REPEATABLE READ", "READ COMMITTED"];
-
-/// A connection that gives up waiting for a row lock after 1 s.
-fn lock_prober(db: &TestDb) -> MysqlConnection {
-    let mut c = db.connect();
-    c.batch_execute("SET SESSION innodb_lock_wait_timeout = 1")
-        .unwrap();
-    c
-}
-
-fn locked_read(c: &mut MysqlConnection, email: &str) -> QueryResult<i32> {
-    users::table
-        .filter(users::email.eq(email))
-        .select(users::visits)
-        .for_update()
-        .get_result(c)
-}
-
-fn is_lock_refusal(err: &Error) -> bool {
-    err.to_string().contains("Lock wait timeout")
-}
-
-include!("shared/interleavings.rs");
-
+/// The shared statement counts, and the text of the statements: a plain
+/// INSERT (no `IGNORE`, no `ON DUPLICATE KEY`), and a locking read after the
+/// UPDATE.
 #[test]
 fn statements_per_call() {
-    let db = TestDb::new("my_statements");
-    let mut conn = db.connect();
-    let counter = StatementCounter::install(&mut conn);
-    let ann = || names("ann", "Ann", "Lee");
-
-    let (_, created) = User::get_or_create(&mut conn, users::email.key("ann@x.io"), ann()).unwrap();
-    assert!(created);
-    let log = counter.statements();
-    assert_eq!(
-        log.len(),
-        3,
-        "miss: SELECT, INSERT, SELECT (no RETURNING): {log:?}"
-    );
+    let logs = suite::behaviour::statements_per_call::<Mysql>();
+    let log = &logs.miss;
     assert!(
         log[1].starts_with("INSERT INTO `users` (`email`, `username`"),
         "{log:?}"
@@ -98,49 +31,8 @@ fn statements_per_call() {
         !log[1].contains("IGNORE") && !log[1].contains("DUPLICATE"),
         "{log:?}"
     );
-    counter.take();
-    User::get_or_create(&mut conn, users::email.key("ann@x.io"), ann()).unwrap();
-    assert_eq!(counter.take(), 1, "hit: one SELECT");
-
-    let (u, created) = bump(&mut conn, "ann@x.io", 1).unwrap();
-    assert_eq!((created, u.visits), (false, 8));
-    let log = counter.statements();
-    assert_eq!(
-        log.len(),
-        4,
-        "update: BEGIN, UPDATE, SELECT .. FOR UPDATE, COMMIT: {log:?}"
-    );
+    let log = &logs.update;
     assert!(log[2].contains("LIMIT 1 FOR UPDATE"), "{log:?}");
-    counter.take();
-    let (u, created) = bump(&mut conn, "bob@x.io", 1).unwrap();
-    assert_eq!((created, u.visits), (true, 1));
-    assert_eq!(
-        counter.take(),
-        7,
-        "create: BEGIN, UPDATE (no row), COMMIT, BEGIN, INSERT, SELECT .. FOR UPDATE, COMMIT"
-    );
-
-    conn.transaction::<_, Error, _>(|conn| {
-        counter.take();
-        User::get_or_create(conn, users::email.key("ann@x.io"), ann())?;
-        assert_eq!(counter.take(), 1, "hit in a transaction: one SELECT");
-        User::get_or_create(conn, users::email.key("cy@x.io"), names("cy", "Cy", "Oh"))?;
-        assert_eq!(counter.take(), 3, "miss: SELECT, INSERT, SELECT");
-        bump(conn, "cy@x.io", 1)?;
-        assert_eq!(
-            counter.take(),
-            3,
-            "update: SELECT, UPDATE, SELECT .. FOR UPDATE"
-        );
-        bump(conn, "dan@x.io", 1)?;
-        assert_eq!(
-            counter.take(),
-            3,
-            "create: SELECT (no row), INSERT, SELECT .. FOR UPDATE"
-        );
-        Ok(())
-    })
-    .unwrap();
 }
 
 /// The case Django gets wrong: at REPEATABLE READ, the caller's transaction

@@ -1,19 +1,14 @@
 //! Races and stress runs on MariaDB/MySQL at REPEATABLE READ (its default) and
-//! READ COMMITTED, standalone and inside the callers' transactions. Each run
-//! prints one `RACE |` line of figures.
+//! READ COMMITTED, standalone and inside the callers' transactions, and the
+//! naive strategies that must fail them (`suite::races`). Each run prints one
+//! `RACE |` line of figures.
 
-use diesel::MysqlConnection;
-use diesel_get_or_create_tests::my::TestDb;
+use diesel_get_or_create_tests::my::Mysql;
 
-type Conn = MysqlConnection;
-const BACKEND: &str = "mariadb";
-const NAIVE_ISOLATION: &str = "REPEATABLE READ";
-
-include!("shared/races.rs");
-
-stress_tests! {
-    repeatable_read_standalone: "REPEATABLE READ", false;
-    repeatable_read_in_transaction: "REPEATABLE READ", true;
-    read_committed_standalone: "READ COMMITTED", false;
-    read_committed_in_transaction: "READ COMMITTED", true;
+diesel_get_or_create_tests::race_tests! {
+    Mysql;
+    repeatable_read_standalone: RepeatableRead, Standalone;
+    repeatable_read_in_transaction: RepeatableRead, InTransaction;
+    read_committed_standalone: ReadCommitted, Standalone;
+    read_committed_in_transaction: ReadCommitted, InTransaction;
 }

@@ -4,140 +4,29 @@
 //! connection). Each test has its own schema on the server at `GOC_PG_URL`.
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error};
+use diesel::result::Error;
 use diesel_get_or_create::prelude::*;
 use diesel_get_or_create_tests::models::*;
 use diesel_get_or_create_tests::pg::*;
+use diesel_get_or_create_tests::race::is_serialization_failure;
 use diesel_get_or_create_tests::schema::*;
-use diesel_get_or_create_tests::txn;
+use diesel_get_or_create_tests::suite::{self, bump};
 
-type Conn = PgConnection;
+diesel_get_or_create_tests::suite_tests!(Postgres, behaviour);
+diesel_get_or_create_tests::suite_tests!(Postgres, constraints);
+diesel_get_or_create_tests::suite_tests!(Postgres, constraints: [drift_an_expression_index_does_not_count]);
+diesel_get_or_create_tests::suite_tests!(Postgres, interleavings);
 
-const TAGS_DDL: &str =
-    "CREATE TABLE tags (id SERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, uses INTEGER NOT NULL DEFAULT 0)";
-
-fn is_repeated_column_error(err: &Error) -> bool {
-    err.to_string().contains("specified more than once")
-}
-
-include!("shared/behaviour.rs");
-
-const UNUSABLE_UNIQUE: (&str, diesel_get_or_create::Unusable) = (
-    "CREATE UNIQUE INDEX gadgets_code_partial ON gadgets (code) WHERE color IS NOT NULL",
-    diesel_get_or_create::Unusable::Partial,
-);
-const EXPRESSION_UNIQUE: Option<&str> =
-    Some("CREATE UNIQUE INDEX gadgets_code_lower ON gadgets (lower(code))");
-
-include!("shared/constraints.rs");
-
-fn session_id(conn: &mut PgConnection) -> u64 {
-    backend_pid(conn) as u64
-}
-
-fn kill_session(admin: &mut PgConnection, pid: u64) {
-    diesel::sql_query("SELECT pg_terminate_backend($1)")
-        .bind::<diesel::sql_types::Integer, _>(pid as i32)
-        .execute(admin)
-        .unwrap();
-}
-
-const LOST_RACE_CASES: &[(&str, bool, usize)] = &[
-    // SELECT (miss), INSERT (waits, then returns no row), SELECT.
-    ("READ COMMITTED", false, 3),
-    // BEGIN, SELECT, SAVEPOINT, INSERT, RELEASE, SELECT, COMMIT.
-    ("READ COMMITTED", true, 7),
-    // SELECT, INSERT (serialization failure), the call runs again: SELECT (hit).
-    ("REPEATABLE READ", false, 3),
-    ("SERIALIZABLE", false, 3),
-];
-
-/// At REPEATABLE READ and above, A cannot update a row committed after its
-/// snapshot (see `snapshot_taken_before_the_row_was_committed`).
-const LOCK_ISOLATIONS: &[&str] = &["READ COMMITTED"];
-
-fn lock_prober(db: &TestDb) -> PgConnection {
-    db.connect()
-}
-
-/// `SELECT .. FOR UPDATE NOWAIT`: fails at once if the row is locked.
-fn locked_read(c: &mut PgConnection, email: &str) -> QueryResult<i32> {
-    users::table
-        .filter(users::email.eq(email))
-        .select(users::visits)
-        .for_update()
-        .no_wait()
-        .get_result(c)
-}
-
-fn is_lock_refusal(err: &Error) -> bool {
-    err.to_string().contains("could not obtain lock")
-}
-
-include!("shared/interleavings.rs");
-
-fn is_serialization_failure(err: &Error) -> bool {
-    matches!(
-        err,
-        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
-    )
-}
-
+/// The shared statement counts, and the text of the one upsert statement.
 #[test]
 fn statements_per_call() {
-    let db = TestDb::new("pg_statements");
-    let mut conn = db.connect();
-    let counter = StatementCounter::install(&mut conn);
-    let ann = || names("ann", "Ann", "Lee");
-
-    let (_, created) = User::get_or_create(&mut conn, users::email.key("ann@x.io"), ann()).unwrap();
-    assert!(created);
-    assert_eq!(
-        counter.take(),
-        2,
-        "miss: SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING"
-    );
-    User::get_or_create(&mut conn, users::email.key("ann@x.io"), ann()).unwrap();
-    assert_eq!(counter.take(), 1, "hit: one SELECT");
-
-    let (u, created) = bump(&mut conn, "ann@x.io", 1).unwrap();
-    assert_eq!((created, u.visits), (false, 8));
-    assert_eq!(
-        counter.take(),
-        1,
-        "update: one INSERT .. ON CONFLICT DO UPDATE RETURNING"
-    );
-    let (u, created) = bump(&mut conn, "bob@x.io", 1).unwrap();
-    assert_eq!((created, u.visits), (true, 1));
-    let log = counter.statements();
-    assert_eq!(log.len(), 1, "create: the same one statement: {log:?}");
+    let logs = suite::behaviour::statements_per_call::<Postgres>();
+    let log = &logs.create;
     assert!(
         log[0].contains(r#"ON CONFLICT ("email") DO UPDATE SET "visits" = ("users"."visits" + $"#)
             && log[0].ends_with(r#""users"."nick", (xmax = 0) -- binds: ["bob@x.io", "bob@x.io", "bob@x.io", "L", 1, 1]"#),
         "{log:?}"
     );
-    counter.take();
-
-    // Inside the caller's transaction each insert runs in a savepoint.
-    conn.transaction::<_, Error, _>(|conn| {
-        counter.take();
-        User::get_or_create(conn, users::email.key("ann@x.io"), ann())?;
-        assert_eq!(counter.take(), 1, "hit in a transaction: one SELECT");
-        User::get_or_create(conn, users::email.key("cy@x.io"), names("cy", "Cy", "Oh"))?;
-        assert_eq!(
-            counter.take(),
-            4,
-            "miss: SELECT, SAVEPOINT, INSERT, RELEASE"
-        );
-        bump(conn, "cy@x.io", 1)?;
-        assert_eq!(
-            counter.take(),
-            3,
-            "update: SAVEPOINT, INSERT .. DO UPDATE, RELEASE"
-        );
-        Ok(())
-    })
-    .unwrap();
 }
 
 #[test]

@@ -1,21 +1,16 @@
 //! Races and stress runs on PostgreSQL at READ COMMITTED, REPEATABLE READ and
-//! SERIALIZABLE, standalone and inside the callers' transactions. Each run
-//! prints one `RACE |` line of figures.
+//! SERIALIZABLE, standalone and inside the callers' transactions, and the
+//! naive strategies that must fail them (`suite::races`). Each run prints one
+//! `RACE |` line of figures.
 
-use diesel::PgConnection;
-use diesel_get_or_create_tests::pg::TestDb;
+use diesel_get_or_create_tests::pg::Postgres;
 
-type Conn = PgConnection;
-const BACKEND: &str = "postgres";
-const NAIVE_ISOLATION: &str = "READ COMMITTED";
-
-include!("shared/races.rs");
-
-stress_tests! {
-    read_committed_standalone: "READ COMMITTED", false;
-    read_committed_in_transaction: "READ COMMITTED", true;
-    repeatable_read_standalone: "REPEATABLE READ", false;
-    repeatable_read_in_transaction: "REPEATABLE READ", true;
-    serializable_standalone: "SERIALIZABLE", false;
-    serializable_in_transaction: "SERIALIZABLE", true;
+diesel_get_or_create_tests::race_tests! {
+    Postgres;
+    read_committed_standalone: ReadCommitted, Standalone;
+    read_committed_in_transaction: ReadCommitted, InTransaction;
+    repeatable_read_standalone: RepeatableRead, Standalone;
+    repeatable_read_in_transaction: RepeatableRead, InTransaction;
+    serializable_standalone: Serializable, Standalone;
+    serializable_in_transaction: Serializable, InTransaction;
 }

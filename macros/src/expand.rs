@@ -2,12 +2,13 @@
 //! the runtime crate.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
-use syn::{Data, DeriveInput, Fields, Ident};
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::{Data, DeriveInput, Fields, Ident, Path};
 
 use crate::attr;
 use crate::ctxt::Ctxt;
-use crate::model::{Constraint, Field, Kind, Model};
+use crate::model::{ident_for, Constraint, Field, Kind, Model, Name};
 use crate::validate;
 
 /// Testable entry point: tokens in, tokens out, errors as `compile_error!`.
@@ -60,10 +61,14 @@ fn derive(input: &DeriveInput) -> TokenStream {
         if let Some(unique) = &attrs.unique {
             unique_fields.push((index, unique.clone()));
         }
-        let mut column = attrs
-            .column_name
-            .unwrap_or_else(|| Ident::new(&unraw(ident), ident.span()));
-        column.set_span(ident.span());
+        // Errors about a missing column point at the field.
+        let column = match attrs.column_name {
+            Some(name) => Name {
+                span: ident.span(),
+                ..name
+            },
+            None => Name::from_ident(ident),
+        };
         fields.push(Field {
             ident,
             column,
@@ -77,28 +82,47 @@ fn derive(input: &DeriveInput) -> TokenStream {
         &fields,
         &unique_fields,
     );
-    let table = struct_attrs
-        .table_name
-        .unwrap_or_else(|| default_table_name(&input.ident).into());
+    let krate = struct_attrs
+        .krate
+        .unwrap_or_else(|| syn::parse_quote!(::diesel_get_or_create));
+    let table = match struct_attrs.table_name {
+        Some(table) => Some(table),
+        // Unknown: say nothing more about the table than that.
+        None if struct_attrs.table_name_malformed => None,
+        None => default_table_name(&mut cx, &input.ident).map(Path::from),
+    };
+    let Some(table) = table else {
+        return cx.into_compile_errors();
+    };
 
     let model = Model {
         ident: &input.ident,
         generics: &input.generics,
+        krate,
         table,
         constraints,
     };
-    // Emit what we could build even after an error, so one mistake gives one
-    // error and not one more at every call site.
-    let mut tokens = expand(&model);
-    tokens.extend(cx.into_compile_errors());
-    tokens
+    if cx.has_errors() {
+        // One mistake, one error: the model still implements every lookup,
+        // so the calls that rely on the rejected constraint stay quiet.
+        let mut tokens = expand_model(&model);
+        tokens.extend(expand_any_key(&model));
+        tokens.extend(cx.into_compile_errors());
+        tokens
+    } else {
+        let mut tokens = expand_model(&model);
+        tokens.extend(expand_keys(&model));
+        tokens
+    }
 }
 
-fn expand(model: &Model<'_>) -> TokenStream {
+/// The `Model` impl: the table and the declared constraints.
+fn expand_model(model: &Model<'_>) -> TokenStream {
     let ident = model.ident;
     let table = &model.table;
+    let krate = &model.krate;
     let (impl_generics, ty_generics, where_clause) = model.generics.split_for_impl();
-    let private = quote!(::diesel_get_or_create::__private);
+    let private = quote!(#krate::__private);
 
     let declared = model.constraints.iter().map(|constraint| {
         let kind = match constraint.kind {
@@ -106,8 +130,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
             Kind::Unique => quote!(Unique),
             Kind::UniqueTogether => quote!(UniqueTogether),
         };
-        // Spanned as in the `UniqueKey` impls below, so that an unknown
-        // column is one error, not one per mention.
+        // Spanned as in the `UniqueKey` impls, so that an unknown column is
+        // one error, not one per mention.
         let names = constraint.columns.iter().map(|column| {
             let path = quote_spanned!(column.span()=> #table::#column);
             quote!(<#path as #private::diesel::Column>::NAME)
@@ -119,21 +143,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
             )
         }
     });
-    let model_name = ident.to_string();
-
-    let mut keys = TokenStream::new();
-    for constraint in &model.constraints {
-        for order in permutations(constraint) {
-            let columns = order
-                .iter()
-                .map(|column| quote_spanned!(column.span()=> #table::#column));
-            keys.extend(quote! {
-                #[automatically_derived]
-                impl #impl_generics #private::UniqueKey<(#(#columns,)*)>
-                    for #ident #ty_generics #where_clause {}
-            });
-        }
-    }
+    let model_name = ident.unraw().to_string();
 
     quote! {
         #[automatically_derived]
@@ -149,7 +159,72 @@ fn expand(model: &Model<'_>) -> TokenStream {
                 #table::table
             }
         }
-        #keys
+    }
+}
+
+/// One `UniqueKey` impl per column order of each constraint, and one for a
+/// column tuple no lookup can name. With a single impl, rustc infers the
+/// lookup's columns from it and reports "type mismatch resolving
+/// `<Key<..> as Lookup>::Columns == (id,)`" instead of the crate's message
+/// (measured with `ui/calls/key_not_unique_primary_key_only.rs`). The second
+/// impl is `#[diagnostic::do_not_recommend]`, which keeps it out of rustc's
+/// list of the keys that are implemented.
+fn expand_keys(model: &Model<'_>) -> TokenStream {
+    let ident = model.ident;
+    let table = &model.table;
+    let krate = &model.krate;
+    let (impl_generics, ty_generics, where_clause) = model.generics.split_for_impl();
+    let private = quote!(#krate::__private);
+
+    let mut keys = TokenStream::new();
+    for constraint in &model.constraints {
+        for order in permutations(constraint) {
+            let columns = order
+                .iter()
+                .map(|column| quote_spanned!(column.span()=> #table::#column));
+            keys.extend(quote! {
+                #[automatically_derived]
+                impl #impl_generics #private::UniqueKey<(#(#columns,)*)>
+                    for #ident #ty_generics #where_clause {}
+            });
+        }
+    }
+    keys.extend(quote! {
+        const _: () = {
+            pub enum __NotAColumn {}
+
+            #[automatically_derived]
+            #[diagnostic::do_not_recommend]
+            impl #impl_generics #private::UniqueKey<(__NotAColumn,)>
+                for #ident #ty_generics #where_clause {}
+        };
+    });
+    keys
+}
+
+/// After an error: every column tuple is a key, so no call site reports a
+/// second error for the mistake already reported.
+fn expand_any_key(model: &Model<'_>) -> TokenStream {
+    let ident = model.ident;
+    let krate = &model.krate;
+    // A parameter name the model does not use.
+    let mut columns = String::from("__GetOrCreateColumns");
+    while model.generics.params.iter().any(|param| match param {
+        syn::GenericParam::Type(ty) => ty.ident == columns,
+        syn::GenericParam::Const(c) => c.ident == columns,
+        syn::GenericParam::Lifetime(_) => false,
+    }) {
+        columns.push('_');
+    }
+    let columns = Ident::new(&columns, proc_macro2::Span::call_site());
+    let mut generics = model.generics.clone();
+    generics.params.push(syn::parse_quote!(#columns));
+    let (impl_generics, _, _) = generics.split_for_impl();
+    let (_, ty_generics, where_clause) = model.generics.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #krate::__private::UniqueKey<#columns>
+            for #ident #ty_generics #where_clause {}
     }
 }
 
@@ -185,8 +260,8 @@ fn permutations(constraint: &Constraint) -> Vec<Vec<&Ident>> {
 }
 
 /// Diesel's default: the struct name in snake case, plus `s`.
-fn default_table_name(ident: &Ident) -> Ident {
-    let name = unraw(ident);
+fn default_table_name(cx: &mut Ctxt, ident: &Ident) -> Option<Ident> {
+    let name = ident.unraw().to_string();
     let mut snake = String::with_capacity(name.len() + 4);
     for (i, ch) in name.char_indices() {
         if ch.is_uppercase() {
@@ -199,142 +274,15 @@ fn default_table_name(ident: &Ident) -> Ident {
         }
     }
     snake.push('s');
-    format_ident!("{}", snake, span = ident.span())
-}
-
-fn unraw(ident: &Ident) -> String {
-    let s = ident.to_string();
-    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::derive_inner;
-    use quote::quote;
-
-    fn expand(input: proc_macro2::TokenStream) -> String {
-        derive_inner(input).to_string()
-    }
-
-    #[test]
-    fn composite_constraint_in_every_order_and_duplicates_collapsed() {
-        let out = expand(quote! {
-            #[diesel(table_name = crate::schema::users)]
-            #[unique_together(first_name, last_name)]
-            #[unique_together(last_name, first_name)]
-            struct User { #[unique] id: i32, first_name: String, last_name: String }
-        });
-        assert!(
-            out.contains("type Table = crate :: schema :: users :: table"),
-            "{out}"
-        );
-        assert_eq!(out.matches("UniqueKey <").count(), 3, "{out}");
-        assert!(
-            out.contains("UniqueKey < (crate :: schema :: users :: id ,) >"),
-            "{out}"
-        );
-        assert!(out.contains("(crate :: schema :: users :: first_name , crate :: schema :: users :: last_name ,)"), "{out}");
-        assert!(out.contains("(crate :: schema :: users :: last_name , crate :: schema :: users :: first_name ,)"), "{out}");
-        assert!(!out.contains("compile_error"), "{out}");
-    }
-
-    #[test]
-    fn declared_constraints_list_kinds_and_sql_names_once_each() {
-        let out = expand(quote! {
-            #[diesel(table_name = users)]
-            #[unique_together(first_name, last_name)]
-            struct User { #[unique] id: i32, #[unique] #[diesel(column_name = mail)] email: String, first_name: String, last_name: String }
-        });
-        assert!(
-            out.contains("const NAME : & 'static str = \"User\""),
-            "{out}"
-        );
-        let declared = out
-            .split("CONSTRAINTS")
-            .nth(1)
-            .unwrap()
-            .split("] ;")
-            .next()
-            .unwrap();
-        assert_eq!(
-            declared.matches("DeclaredConstraint :: __new").count(),
-            3,
-            "{declared}"
-        );
-        let kinds: Vec<&str> = ["PrimaryKey", "Unique ,", "UniqueTogether"]
-            .into_iter()
-            .filter(|k| declared.contains(&format!("ConstraintKind :: {k}")))
-            .collect();
-        assert_eq!(kinds.len(), 3, "{declared}");
-        assert!(declared.contains("< users :: mail as :: diesel_get_or_create :: __private :: diesel :: Column > :: NAME"), "{declared}");
-        assert!(declared.contains("[< users :: first_name as"), "{declared}");
-    }
-
-    #[test]
-    fn default_table_name_and_renamed_primary_key_columns() {
-        let out = expand(quote! {
-            #[diesel(primary_key(user_id, label))]
-            struct UserTag { user_id: i32, #[diesel(column_name = label)] tag: String }
-        });
-        assert!(out.contains("type Table = user_tags :: table"), "{out}");
-        assert!(
-            out.contains("(user_tags :: user_id , user_tags :: label ,)"),
-            "{out}"
-        );
-        assert!(
-            out.contains("(user_tags :: label , user_tags :: user_id ,)"),
-            "{out}"
+    let table = ident_for(&snake, ident.span());
+    if table.is_none() {
+        cx.error(
+            ident,
+            format!(
+                "the default table name of `{name}`, `{snake}`, is not an identifier; \
+                 name the table with `#[diesel(table_name = ..)]`"
+            ),
         );
     }
-
-    #[test]
-    fn default_primary_key_is_the_column_id() {
-        let out = expand(quote! {
-            struct Visit { #[diesel(column_name = id)] visit_id: i32, email: String }
-        });
-        assert!(out.contains("UniqueKey < (visits :: id ,) >"), "{out}");
-        let out = expand(quote! {
-            struct Visit { visit_id: i32, email: String }
-        });
-        assert!(out.contains("declares no uniqueness constraint"), "{out}");
-    }
-
-    #[test]
-    fn six_columns_give_720_orders_and_seven_are_refused() {
-        let out = expand(quote! {
-            #[unique_together(a, b, c, d, e, f)]
-            struct T { id: i32, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32 }
-        });
-        assert_eq!(out.matches("UniqueKey <").count(), 1 + 720);
-        let out = expand(quote! {
-            #[unique_together(a, b, c, d, e, f, g)]
-            struct T { id: i32, a: i32, b: i32, c: i32, d: i32, e: i32, f: i32, g: i32 }
-        });
-        assert!(out.contains("compile_error"), "{out}");
-        assert!(out.contains("more than the 6"), "{out}");
-        assert!(out.contains("Model for T"), "{out}");
-    }
-
-    #[test]
-    fn every_error_is_reported_at_once_and_the_impl_is_still_emitted() {
-        let out = expand(quote! {
-            #[unique_together(frist_name)]
-            #[unique_together()]
-            struct User { id: i32, #[unique(x)] email: String, first_name: String }
-        });
-        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
-        assert!(out.contains("unknown field `frist_name`"), "{out}");
-        assert!(out.contains("Model for User"), "{out}");
-    }
-
-    #[test]
-    fn skips_diesel_options_it_does_not_read() {
-        let out = expand(quote! {
-            #[derive(Queryable)]
-            #[diesel(check_for_backend(diesel::sqlite::Sqlite), table_name = people, treat_none_as_null = true)]
-            struct Person { id: i32, #[diesel(deserialize_as = String, column_name = mail)] #[unique] email: String }
-        });
-        assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.contains("UniqueKey < (people :: mail ,) >"), "{out}");
-    }
+    table
 }

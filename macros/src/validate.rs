@@ -1,11 +1,12 @@
 //! Semantic checks: turn the attributes into constraints over columns.
 
 use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
 use syn::Ident;
 
 use crate::attr::StructAttrs;
 use crate::ctxt::Ctxt;
-use crate::model::{Constraint, Field, Kind};
+use crate::model::{Constraint, Field, Kind, Name};
 
 /// A lookup key is a tuple with one element per column, and the derive
 /// implements the check once per column order (n! impls): keep that small.
@@ -33,12 +34,14 @@ pub(crate) fn constraints(
             }
         }
         None => {
-            if let Some(id) = fields.iter().find(|f| f.column == "id" && !f.embed) {
-                out.push(Constraint {
-                    kind: Kind::PrimaryKey,
-                    columns: vec![id.column.clone()],
-                    span: id.ident.span(),
-                });
+            if let Some(id) = fields.iter().find(|f| f.column.text == "id" && !f.embed) {
+                if let Some(column) = column_ident(cx, &id.column) {
+                    out.push(Constraint {
+                        kind: Kind::PrimaryKey,
+                        columns: vec![column],
+                        span: id.ident.span(),
+                    });
+                }
             }
         }
     }
@@ -58,11 +61,13 @@ pub(crate) fn constraints(
             );
             continue;
         }
-        out.push(Constraint {
-            kind: Kind::Unique,
-            columns: vec![field.column.clone()],
-            span,
-        });
+        if let Some(column) = column_ident(cx, &field.column) {
+            out.push(Constraint {
+                kind: Kind::Unique,
+                columns: vec![column],
+                span,
+            });
+        }
     }
 
     for together in &attrs.unique_together {
@@ -119,35 +124,70 @@ fn too_many_columns(n: usize) -> String {
     )
 }
 
+/// The identifier of a column, or an error at the name when no Rust
+/// identifier can name it (so no `table!` column can have that name).
+fn column_ident(cx: &mut Ctxt, column: &Name) -> Option<Ident> {
+    let ident = column.to_ident();
+    if ident.is_none() {
+        cx.error_at(
+            column.origin,
+            format!(
+                "`{}` cannot name a column of a Diesel `table!`: a column is a Rust identifier \
+                 (a keyword is written `r#type`, or `column_name = \"type\"`)",
+                column.text
+            ),
+        );
+    }
+    ident
+}
+
 /// Resolve `#[diesel(primary_key(..))]`, which names columns (as in Diesel).
 fn resolve_primary_key(
     cx: &mut Ctxt,
     struct_ident: &Ident,
     fields: &[Field<'_>],
-    names: &[Ident],
+    names: &[Name],
 ) -> Option<Constraint> {
     let mut columns: Vec<Ident> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     let mut ok = true;
     for name in names {
-        if columns.iter().any(|c| c == name) {
-            cx.error(
-                name,
-                format!("column `{name}` is named twice in `#[diesel(primary_key(..))]`"),
+        if seen.contains(&name.text.as_str()) {
+            cx.error_at(
+                name.span,
+                format!(
+                    "column `{}` is named twice in `#[diesel(primary_key(..))]`",
+                    name.text
+                ),
             );
             ok = false;
-        } else if fields.iter().any(|f| !f.embed && f.column == *name) {
-            columns.push(name.clone());
+            continue;
+        }
+        seen.push(&name.text);
+        if let Some(field) = fields
+            .iter()
+            .find(|f| !f.embed && f.column.text == name.text)
+        {
+            match column_ident(cx, &field.column) {
+                Some(mut column) => {
+                    column.set_span(name.span);
+                    columns.push(column);
+                }
+                None => ok = false,
+            }
         } else {
             let valid: Vec<String> = fields
                 .iter()
                 .filter(|f| !f.embed)
-                .map(|f| format!("`{}`", f.column))
+                .map(|f| format!("`{}`", f.column.text))
                 .collect();
-            cx.error(
-                name,
+            cx.error_at(
+                name.span,
                 format!(
-                    "no field of `{struct_ident}` has the column `{name}` named in \
+                    "no field of `{}` has the column `{}` named in \
                      `#[diesel(primary_key(..))]`; its columns are {}",
+                    struct_ident.unraw(),
+                    name.text,
                     valid.join(", ")
                 ),
             );
@@ -157,7 +197,7 @@ fn resolve_primary_key(
     ok.then(|| Constraint {
         kind: Kind::PrimaryKey,
         columns,
-        span: names.first().map_or_else(Span::call_site, Ident::span),
+        span: names.first().map_or_else(Span::call_site, |n| n.span),
     })
 }
 
@@ -171,10 +211,12 @@ fn resolve(
 ) -> Option<Constraint> {
     debug_assert!(attr_name.starts_with("#[unique_together"));
     let mut columns: Vec<Ident> = Vec::new();
-    let mut seen: Vec<&Ident> = Vec::new();
+    let mut seen: Vec<Ident> = Vec::new();
     let mut ok = true;
     for name in names {
-        if seen.contains(&name) {
+        // `r#type` and `type` name the same field.
+        let unraw = name.unraw();
+        if seen.contains(&unraw) {
             cx.error(
                 name,
                 format!("field `{name}` is named twice in `{attr_name}`"),
@@ -182,8 +224,8 @@ fn resolve(
             ok = false;
             continue;
         }
-        seen.push(name);
-        match fields.iter().find(|f| f.ident == name) {
+        seen.push(unraw.clone());
+        match fields.iter().find(|f| f.ident.unraw() == unraw) {
             Some(field) if field.embed => {
                 cx.error(
                     name,
@@ -194,11 +236,13 @@ fn resolve(
                 );
                 ok = false;
             }
-            Some(field) => {
-                let mut column = field.column.clone();
-                column.set_span(name.span());
-                columns.push(column);
-            }
+            Some(field) => match column_ident(cx, &field.column) {
+                Some(mut column) => {
+                    column.set_span(name.span());
+                    columns.push(column);
+                }
+                None => ok = false,
+            },
             None => {
                 let valid: Vec<String> = fields
                     .iter()
@@ -237,11 +281,11 @@ fn first_span(tokens: &TokenStream) -> Span {
 /// The column field whose name is nearest `name`, if it is near enough to be
 /// a typo (edit distance at most a third of the name, and at least 1).
 fn closest<'a>(name: &Ident, fields: &'a [Field<'_>]) -> Option<&'a Ident> {
-    let name = name.to_string();
+    let name = name.unraw().to_string();
     fields
         .iter()
         .filter(|f| !f.embed)
-        .map(|f| (edit_distance(&name, &f.ident.to_string()), f.ident))
+        .map(|f| (edit_distance(&name, &f.ident.unraw().to_string()), f.ident))
         .filter(|(d, _)| *d <= (name.len() / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, ident)| ident)

@@ -1,4 +1,9 @@
-//! Shared schema, models and helpers for the integration tests.
+//! The integration tests' library: the schema and models, the contract each
+//! backend implements ([`backend`]: `sqlite::Sqlite`, `pg::Postgres`,
+//! `my::Mysql`), the suites every backend runs as generic functions
+//! ([`suite`]), and the race harness ([`race`]). The test targets
+//! (`tests/sqlite.rs`, `tests/postgres_race.rs`, ..) instantiate the suites for
+//! their backend and hold the tests only that backend has.
 #![allow(missing_docs)]
 
 pub mod schema {
@@ -33,6 +38,28 @@ pub mod schema {
             serial -> BigInt,
             label -> Nullable<Text>,
             pings -> Integer,
+        }
+    }
+
+    diesel::table! {
+        /// Not in the backends' `SCHEMA`: the tests that use it create it
+        /// (`TestBackend::TAGS_DDL`).
+        tags (id) {
+            id -> Integer,
+            name -> Text,
+            uses -> Integer,
+        }
+    }
+
+    diesel::table! {
+        /// Not in the backends' `SCHEMA`: each constraint-check test creates
+        /// it with the indexes it checks.
+        gadgets (id) {
+            id -> Integer,
+            code -> Text,
+            maker -> Text,
+            model -> Text,
+            color -> Nullable<Text>,
         }
     }
 }
@@ -81,6 +108,28 @@ pub mod models {
         pub pings: i32,
     }
 
+    #[derive(Debug, PartialEq, Queryable, Selectable, GetOrCreate)]
+    #[diesel(table_name = tags)]
+    pub struct Tag {
+        pub id: i32,
+        #[unique]
+        pub name: String,
+        pub uses: i32,
+    }
+
+    /// Declares the primary key `id`, `#[unique] code` and `(maker, model)`.
+    #[derive(Debug, Queryable, Selectable, GetOrCreate)]
+    #[diesel(table_name = gadgets)]
+    #[unique_together(maker, model)]
+    pub struct Gadget {
+        pub id: i32,
+        #[unique]
+        pub code: String,
+        pub maker: String,
+        pub model: String,
+        pub color: Option<String>,
+    }
+
     /// `(username, first_name, last_name)` assignments, as `names` returns them.
     pub type Names<'a> = (
         diesel::dsl::Eq<users::username, &'a str>,
@@ -109,105 +158,16 @@ pub mod models {
     }
 }
 
+pub mod backend;
 pub mod counter;
 #[cfg(feature = "mysql")]
 pub mod my;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod race;
-
 #[cfg(feature = "sqlite")]
-pub mod sqlite {
-    pub use crate::counter::StatementCounter;
-    use diesel::prelude::*;
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    pub const SCHEMA: &str = "
-        CREATE TABLE users (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            email TEXT NOT NULL UNIQUE,
-            username TEXT NOT NULL UNIQUE,
-            first_name TEXT NOT NULL,
-            last_name TEXT NOT NULL,
-            visits INTEGER NOT NULL DEFAULT 7,
-            nick TEXT,
-            UNIQUE (first_name, last_name)
-        );
-        CREATE TABLE memberships (
-            org_id INTEGER NOT NULL,
-            user_name TEXT NOT NULL,
-            role TEXT NOT NULL,
-            seat INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (org_id, user_name)
-        );
-        CREATE TABLE devices (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            vendor TEXT NOT NULL,
-            serial BIGINT NOT NULL,
-            label TEXT UNIQUE,
-            pings INTEGER NOT NULL DEFAULT 0,
-            UNIQUE (vendor, serial)
-        );";
-
-    /// A fresh database file, removed (with its WAL files) on drop.
-    pub struct TestDb {
-        pub path: PathBuf,
-    }
-
-    impl TestDb {
-        pub fn new(name: &str) -> TestDb {
-            static SEQ: AtomicUsize = AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "dgoc-{name}-{}-{}.sqlite",
-                std::process::id(),
-                SEQ.fetch_add(1, Ordering::Relaxed)
-            ));
-            remove(&path);
-            let db = TestDb { path };
-            let mut conn = db.connect();
-            // WAL is a property of the file: set it once, before any other
-            // connection exists (switching it needs an exclusive lock).
-            diesel::connection::SimpleConnection::batch_execute(
-                &mut conn,
-                "PRAGMA journal_mode = WAL;",
-            )
-            .unwrap();
-            diesel::connection::SimpleConnection::batch_execute(&mut conn, SCHEMA).unwrap();
-            db
-        }
-
-        /// A new connection to the (WAL) database file, with a busy timeout,
-        /// so writers queue instead of failing.
-        pub fn connect(&self) -> SqliteConnection {
-            connect(&self.path)
-        }
-    }
-
-    pub fn connect(path: &Path) -> SqliteConnection {
-        let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        diesel::connection::SimpleConnection::batch_execute(
-            &mut conn,
-            "PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL;",
-        )
-        .unwrap();
-        conn
-    }
-
-    fn remove(path: &Path) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-
-    impl Drop for TestDb {
-        fn drop(&mut self) {
-            remove(&self.path);
-        }
-    }
-}
+pub mod sqlite;
+pub mod suite;
 
 /// Panics unless `err` is a unique violation (on any unique index).
 #[track_caller]

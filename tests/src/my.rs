@@ -3,9 +3,16 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::result::Error;
+use diesel_get_or_create::Unusable;
 
+use crate::backend::{Isolation, Mode, RaceSizes, ServerBackend, Statements, TestBackend};
 pub use crate::counter::StatementCounter;
+use crate::schema::users;
+
+/// A connection from a pool of [`ServerBackend::pool`].
+pub type Pooled = PooledConnection<ConnectionManager<MysqlConnection>>;
 
 pub const SCHEMA: &str = "
     CREATE TABLE users (
@@ -100,15 +107,7 @@ impl TestDb {
     }
 }
 
-impl TestDb {
-    /// An r2d2 pool of connections to this test's database.
-    pub fn pool(&self, size: u32) -> Pool<ConnectionManager<MysqlConnection>> {
-        Pool::builder()
-            .max_size(size)
-            .build(ConnectionManager::new(url_for(&self.database)))
-            .unwrap()
-    }
-}
+crate::backend::test_database!(TestDb => MysqlConnection);
 
 /// A new connection to database `database` of the server.
 pub fn connect_to(database: &str) -> MysqlConnection {
@@ -129,11 +128,6 @@ diesel::define_sql_function! {
     fn connection_id() -> Unsigned<BigInt>;
 }
 
-/// This connection's id on the server (for `KILL`).
-pub fn thread_id(conn: &mut MysqlConnection) -> u64 {
-    diesel::select(connection_id()).get_result(conn).unwrap()
-}
-
 #[derive(QueryableByName)]
 struct Waiting {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -149,27 +143,134 @@ struct Trx {
     state: String,
 }
 
-/// Wait (polling, up to 22 s) until connection `id` waits for a row lock.
-pub fn wait_until_blocked(observer: &mut MysqlConnection, id: u64) {
-    // InnoDB refreshes INNODB_TRX only when it was not read for 0.1 s: poll slower.
-    for _ in 0..150 {
-        let w: Waiting = diesel::sql_query(
-            "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX \
-             WHERE trx_mysql_thread_id = ? AND trx_state = 'LOCK WAIT'",
-        )
-        .bind::<diesel::sql_types::Unsigned<diesel::sql_types::BigInt>, _>(id)
-        .get_result(observer)
-        .unwrap();
-        if w.n > 0 {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(150));
+/// MariaDB/MySQL, for the shared suites.
+pub struct Mysql;
+
+impl TestBackend for Mysql {
+    const NAME: &'static str = "mariadb";
+    type Conn = MysqlConnection;
+    type Db = TestDb;
+
+    const TAGS_DDL: &'static str =
+        "CREATE TABLE tags (id INTEGER NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+         name VARCHAR(191) NOT NULL UNIQUE, uses INTEGER NOT NULL DEFAULT 0)";
+
+    fn is_repeated_column_error(err: &Error) -> bool {
+        err.to_string().contains("specified twice")
     }
-    let rows: Vec<Trx> = diesel::sql_query(
-        "SELECT CAST(ID AS SIGNED) AS id, CONCAT_WS(' / ', COMMAND, STATE, INFO) AS state \
-         FROM information_schema.PROCESSLIST",
-    )
-    .load(observer)
-    .unwrap();
-    panic!("connection {id} never waited for a lock; transactions: {rows:?}");
+
+    /// MySQL has no partial indexes; a prefix index is its index that enforces
+    /// something other than the declared constraint.
+    const UNUSABLE_UNIQUE: (&'static str, Unusable) = (
+        "CREATE UNIQUE INDEX gadgets_code_prefix ON gadgets (code(4))",
+        Unusable::Prefix,
+    );
+    /// MariaDB has no expression (functional) indexes.
+    const EXPRESSION_UNIQUE: Option<&'static str> = None;
+
+    const STATEMENTS: Statements = Statements {
+        miss: (3, "SELECT, INSERT, SELECT (no RETURNING)"),
+        hit: (1, "one SELECT"),
+        update: (4, "BEGIN, UPDATE, SELECT .. FOR UPDATE, COMMIT"),
+        create: (
+            7,
+            "BEGIN, UPDATE (no row), COMMIT, BEGIN, INSERT, SELECT .. FOR UPDATE, COMMIT",
+        ),
+    };
+    const STATEMENTS_IN_TRANSACTION: Statements = Statements {
+        miss: (3, "SELECT, INSERT, SELECT"),
+        hit: (1, "one SELECT"),
+        update: (3, "SELECT, UPDATE, SELECT .. FOR UPDATE"),
+        create: (3, "SELECT (no row), INSERT, SELECT .. FOR UPDATE"),
+    };
+
+    fn must_retry_transaction(err: &Error) -> bool {
+        crate::race::is_serialization_failure(err)
+    }
+
+    const RACES: RaceSizes = crate::backend::SERVER_RACES;
+    const NAIVE_ISOLATION: Isolation = Isolation::RepeatableRead;
+}
+
+impl ServerBackend for Mysql {
+    /// SELECT (miss), INSERT (waits, then a duplicate), SELECT .. LOCK IN SHARE
+    /// MODE; inside a transaction also BEGIN and COMMIT.
+    const LOST_RACE_CASES: &'static [(Isolation, Mode, usize)] = &[
+        (Isolation::RepeatableRead, Mode::Standalone, 3),
+        (Isolation::RepeatableRead, Mode::InTransaction, 5),
+        (Isolation::ReadCommitted, Mode::Standalone, 3),
+        (Isolation::ReadCommitted, Mode::InTransaction, 5),
+    ];
+
+    const LOCK_ISOLATIONS: &'static [Isolation] =
+        &[Isolation::RepeatableRead, Isolation::ReadCommitted];
+
+    type Pooled = Pooled;
+    type Pool = Pool<ConnectionManager<MysqlConnection>>;
+
+    /// An r2d2 pool of connections to this test's database.
+    fn pool(db: &TestDb, size: u32) -> Self::Pool {
+        Pool::builder()
+            .max_size(size)
+            .build(ConnectionManager::new(url_for(&db.database)))
+            .unwrap()
+    }
+
+    fn checkout(pool: &Self::Pool) -> Pooled {
+        pool.get().unwrap()
+    }
+
+    /// The connection's thread id on the server (`CONNECTION_ID()`, for `KILL`).
+    fn session_id(conn: &mut MysqlConnection) -> u64 {
+        diesel::select(connection_id()).get_result(conn).unwrap()
+    }
+
+    /// Polls `INNODB_TRX`, up to 22 s.
+    fn wait_until_blocked(observer: &mut MysqlConnection, id: u64) {
+        // InnoDB refreshes INNODB_TRX only when it was not read for 0.1 s: poll slower.
+        for _ in 0..150 {
+            let w: Waiting = diesel::sql_query(
+                "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX \
+                 WHERE trx_mysql_thread_id = ? AND trx_state = 'LOCK WAIT'",
+            )
+            .bind::<diesel::sql_types::Unsigned<diesel::sql_types::BigInt>, _>(id)
+            .get_result(observer)
+            .unwrap();
+            if w.n > 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(150));
+        }
+        let rows: Vec<Trx> = diesel::sql_query(
+            "SELECT CAST(ID AS SIGNED) AS id, CONCAT_WS(' / ', COMMAND, STATE, INFO) AS state \
+             FROM information_schema.PROCESSLIST",
+        )
+        .load(observer)
+        .unwrap();
+        panic!("connection {id} never waited for a lock; transactions: {rows:?}");
+    }
+
+    fn kill_session(admin: &mut MysqlConnection, id: u64) {
+        admin.batch_execute(&format!("KILL {id}")).unwrap();
+    }
+
+    /// A connection that gives up waiting for a row lock after 1 s.
+    fn lock_prober(db: &TestDb) -> MysqlConnection {
+        let mut c = db.connect();
+        c.batch_execute("SET SESSION innodb_lock_wait_timeout = 1")
+            .unwrap();
+        c
+    }
+
+    fn locked_read(conn: &mut MysqlConnection, email: &str) -> QueryResult<i32> {
+        users::table
+            .filter(users::email.eq(email))
+            .select(users::visits)
+            .for_update()
+            .get_result(conn)
+    }
+
+    fn is_lock_refusal(err: &Error) -> bool {
+        err.to_string().contains("Lock wait timeout")
+    }
 }

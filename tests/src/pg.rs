@@ -3,9 +3,16 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::result::Error;
+use diesel_get_or_create::Unusable;
 
+use crate::backend::{Isolation, Mode, RaceSizes, ServerBackend, Statements, TestBackend};
 pub use crate::counter::StatementCounter;
+use crate::schema::users;
+
+/// A connection from a pool of [`ServerBackend::pool`].
+pub type Pooled = PooledConnection<ConnectionManager<PgConnection>>;
 
 pub const SCHEMA: &str = "
     CREATE TABLE users (
@@ -86,24 +93,7 @@ impl TestDb {
     }
 }
 
-impl TestDb {
-    /// An r2d2 pool of connections whose tables are this test's.
-    pub fn pool(&self, size: u32) -> Pool<ConnectionManager<PgConnection>> {
-        #[derive(Debug)]
-        struct SearchPath(String);
-        impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SearchPath {
-            fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-                conn.batch_execute(&format!("SET search_path TO {}", self.0))
-                    .map_err(diesel::r2d2::Error::QueryError)
-            }
-        }
-        Pool::builder()
-            .max_size(size)
-            .connection_customizer(Box::new(SearchPath(self.schema.clone())))
-            .build(ConnectionManager::new(url()))
-            .unwrap()
-    }
-}
+crate::backend::test_database!(TestDb => PgConnection);
 
 /// A new connection whose tables are those of schema `schema`.
 pub fn connect_to(schema: &str) -> PgConnection {
@@ -127,32 +117,138 @@ diesel::define_sql_function! {
     fn pg_backend_pid() -> Integer;
 }
 
-/// This connection's server process id.
-pub fn backend_pid(conn: &mut PgConnection) -> i32 {
-    diesel::select(pg_backend_pid()).get_result(conn).unwrap()
-}
-
 #[derive(QueryableByName)]
 struct Waiting {
     #[diesel(sql_type = diesel::sql_types::Bool)]
     waiting: bool,
 }
 
-/// Wait (polling, up to 20 s) until server process `pid` is blocked on a lock.
-pub fn wait_until_blocked(observer: &mut PgConnection, pid: u64) {
-    let pid = i32::try_from(pid).expect("a PostgreSQL backend pid");
-    for _ in 0..2000 {
-        let w: Waiting = diesel::sql_query(
-            "SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) AS waiting \
-             FROM pg_stat_activity WHERE pid = $1",
-        )
-        .bind::<diesel::sql_types::Integer, _>(pid)
-        .get_result(observer)
-        .unwrap();
-        if w.waiting {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+/// PostgreSQL, for the shared suites.
+pub struct Postgres;
+
+impl TestBackend for Postgres {
+    const NAME: &'static str = "postgres";
+    type Conn = PgConnection;
+    type Db = TestDb;
+
+    const TAGS_DDL: &'static str = "CREATE TABLE tags (id SERIAL PRIMARY KEY, \
+         name TEXT NOT NULL UNIQUE, uses INTEGER NOT NULL DEFAULT 0)";
+
+    fn is_repeated_column_error(err: &Error) -> bool {
+        err.to_string().contains("specified more than once")
     }
-    panic!("backend {pid} never blocked on a lock");
+
+    const UNUSABLE_UNIQUE: (&'static str, Unusable) = crate::backend::PARTIAL_UNIQUE;
+    const EXPRESSION_UNIQUE: Option<&'static str> = Some(crate::backend::LOWER_CODE_UNIQUE);
+
+    const STATEMENTS: Statements = Statements {
+        miss: (2, "SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING"),
+        hit: (1, "one SELECT"),
+        update: (1, "one INSERT .. ON CONFLICT DO UPDATE RETURNING"),
+        create: (1, "the same one statement"),
+    };
+    // Inside the caller's transaction each insert runs in a savepoint.
+    const STATEMENTS_IN_TRANSACTION: Statements = Statements {
+        miss: (4, "SELECT, SAVEPOINT, INSERT, RELEASE"),
+        hit: (1, "one SELECT"),
+        update: (3, "SAVEPOINT, INSERT .. DO UPDATE, RELEASE"),
+        create: (3, "SAVEPOINT, INSERT .. DO UPDATE, RELEASE"),
+    };
+
+    fn must_retry_transaction(err: &Error) -> bool {
+        crate::race::is_serialization_failure(err)
+    }
+
+    const RACES: RaceSizes = crate::backend::SERVER_RACES;
+    const NAIVE_ISOLATION: Isolation = Isolation::ReadCommitted;
+}
+
+impl ServerBackend for Postgres {
+    const LOST_RACE_CASES: &'static [(Isolation, Mode, usize)] = &[
+        // SELECT (miss), INSERT (waits, then returns no row), SELECT.
+        (Isolation::ReadCommitted, Mode::Standalone, 3),
+        // BEGIN, SELECT, SAVEPOINT, INSERT, RELEASE, SELECT, COMMIT.
+        (Isolation::ReadCommitted, Mode::InTransaction, 7),
+        // SELECT, INSERT (serialization failure), the call runs again: SELECT (hit).
+        (Isolation::RepeatableRead, Mode::Standalone, 3),
+        (Isolation::Serializable, Mode::Standalone, 3),
+    ];
+
+    /// At REPEATABLE READ and above, A cannot update a row committed after its
+    /// snapshot (see `snapshot_taken_before_the_row_was_committed`).
+    const LOCK_ISOLATIONS: &'static [Isolation] = &[Isolation::ReadCommitted];
+
+    type Pooled = Pooled;
+    type Pool = Pool<ConnectionManager<PgConnection>>;
+
+    /// An r2d2 pool of connections whose tables are this test's.
+    fn pool(db: &TestDb, size: u32) -> Self::Pool {
+        #[derive(Debug)]
+        struct SearchPath(String);
+        impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SearchPath {
+            fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+                conn.batch_execute(&format!("SET search_path TO {}", self.0))
+                    .map_err(diesel::r2d2::Error::QueryError)
+            }
+        }
+        Pool::builder()
+            .max_size(size)
+            .connection_customizer(Box::new(SearchPath(db.schema.clone())))
+            .build(ConnectionManager::new(url()))
+            .unwrap()
+    }
+
+    fn checkout(pool: &Self::Pool) -> Pooled {
+        pool.get().unwrap()
+    }
+
+    /// The server process id (`pg_backend_pid()`).
+    fn session_id(conn: &mut PgConnection) -> u64 {
+        let pid: i32 = diesel::select(pg_backend_pid()).get_result(conn).unwrap();
+        pid as u64
+    }
+
+    /// Polls `pg_stat_activity`, up to 20 s.
+    fn wait_until_blocked(observer: &mut PgConnection, pid: u64) {
+        let pid = i32::try_from(pid).expect("a PostgreSQL backend pid");
+        for _ in 0..2000 {
+            let w: Waiting = diesel::sql_query(
+                "SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) AS waiting \
+                 FROM pg_stat_activity WHERE pid = $1",
+            )
+            .bind::<diesel::sql_types::Integer, _>(pid)
+            .get_result(observer)
+            .unwrap();
+            if w.waiting {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("backend {pid} never blocked on a lock");
+    }
+
+    fn kill_session(admin: &mut PgConnection, id: u64) {
+        diesel::sql_query("SELECT pg_terminate_backend($1)")
+            .bind::<diesel::sql_types::Integer, _>(id as i32)
+            .execute(admin)
+            .unwrap();
+    }
+
+    fn lock_prober(db: &TestDb) -> PgConnection {
+        db.connect()
+    }
+
+    /// `SELECT .. FOR UPDATE NOWAIT`: fails at once if the row is locked.
+    fn locked_read(conn: &mut PgConnection, email: &str) -> QueryResult<i32> {
+        users::table
+            .filter(users::email.eq(email))
+            .select(users::visits)
+            .for_update()
+            .no_wait()
+            .get_result(conn)
+    }
+
+    fn is_lock_refusal(err: &Error) -> bool {
+        err.to_string().contains("could not obtain lock")
+    }
 }

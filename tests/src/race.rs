@@ -167,11 +167,13 @@ where
 
 /// Run `op` in a transaction of the caller's, the way an application does:
 /// the first statement takes the snapshot (at REPEATABLE READ and
-/// SERIALIZABLE), and a `SerializationFailure` makes the caller run the whole
-/// transaction again (counted in `retries`).
+/// SERIALIZABLE, and on SQLite), and an error for which `must_retry` holds
+/// (a serialization failure) makes the caller run the whole transaction
+/// again (counted in `retries`).
 pub fn in_caller_transaction<C, R>(
     conn: &mut C,
     retries: &AtomicUsize,
+    must_retry: fn(&Error) -> bool,
     op: impl Fn(&mut C) -> QueryResult<R>,
 ) -> QueryResult<R>
 where
@@ -183,7 +185,7 @@ where
             op(conn)
         });
         match result {
-            Err(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+            Err(e) if must_retry(&e) => {
                 retries.fetch_add(1, Ordering::Relaxed);
                 pause();
             }
@@ -191,6 +193,14 @@ where
         }
     }
     panic!("the transaction never committed")
+}
+
+/// A serialization failure (PostgreSQL 40001; MySQL 1213, a deadlock).
+pub fn is_serialization_failure(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
+    )
 }
 
 /// One line of the stress figures, written past the test harness's output

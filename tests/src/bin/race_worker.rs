@@ -11,45 +11,34 @@ use std::path::Path;
 
 use diesel::prelude::*;
 use diesel_get_or_create::prelude::*;
+use diesel_get_or_create_tests::backend::AsConnRef;
 use diesel_get_or_create_tests::models::{names, User};
+use diesel_get_or_create_tests::on;
 use diesel_get_or_create_tests::schema::users;
 
-fn work<C: Connection>(
-    conn: &mut C,
-    keys: usize,
-    get: impl Fn(&mut C, &str) -> QueryResult<(User, bool)>,
-    count: impl Fn(&mut C) -> QueryResult<(User, bool)>,
-) -> (usize, usize, Vec<String>) {
+fn work<C: AsConnRef>(conn: &mut C, keys: usize) -> (usize, usize, Vec<String>) {
     let (mut created, mut counted, mut errors) = (0, 0, Vec::new());
     for k in 0..keys {
-        match get(conn, &format!("key-{k}@procs.test")) {
+        let email = format!("key-{k}@procs.test");
+        match on!(conn, |c| User::get_or_create(
+            c,
+            users::email.key(&*email),
+            names(&email, &email, "P")
+        )) {
             Ok((_, c)) => created += usize::from(c),
             Err(e) => errors.push(e.to_string()),
         }
-        match count(conn) {
+        match on!(conn, |c| User::update_or_create_with(
+            c,
+            users::email.key("counter@procs.test"),
+            users::visits.eq(users::visits + 1),
+            (names("counter", "counter", "C"), users::visits.eq(1)),
+        )) {
             Ok(_) => counted += 1,
             Err(e) => errors.push(e.to_string()),
         }
     }
     (created, counted, errors)
-}
-
-macro_rules! run {
-    ($conn:expr, $keys:expr) => {
-        work(
-            $conn,
-            $keys,
-            |c, email| User::get_or_create(c, users::email.key(email), names(email, email, "P")),
-            |c| {
-                User::update_or_create_with(
-                    c,
-                    users::email.key("counter@procs.test"),
-                    users::visits.eq(users::visits + 1),
-                    (names("counter", "counter", "C"), users::visits.eq(1)),
-                )
-            },
-        )
-    };
 }
 
 fn main() {
@@ -68,12 +57,12 @@ fn main() {
         "postgres" => {
             let mut conn = diesel_get_or_create_tests::pg::connect_to(target);
             wait(start);
-            run!(&mut conn, keys)
+            work(&mut conn, keys)
         }
         "mysql" => {
             let mut conn = diesel_get_or_create_tests::my::connect_to(target);
             wait(start);
-            run!(&mut conn, keys)
+            work(&mut conn, keys)
         }
         other => panic!("unknown backend {other}"),
     };

@@ -1,0 +1,298 @@
+//! The contract between the shared suites and the backends: what each backend
+//! supplies, checked by the compiler.
+//!
+//! [`TestBackend`] is implemented once per backend (`sqlite::Sqlite`,
+//! `pg::Postgres`, `my::Mysql`) and [`ServerBackend`] once per database server
+//! (the interleavings need sessions that block, and can be killed). The suites
+//! in [`crate::suite`] are generic functions over them.
+//!
+//! The crate's operations cannot be called through a generic connection: their
+//! bounds are the runtime's per-backend traits, with a marker parameter that
+//! only a concrete call infers. So the suites reach the concrete connection
+//! through [`on!`](crate::on): it matches [`ConnRef`] and repeats the body in
+//! one arm per connection type, and each arm is type-checked on its own
+//! backend. That macro is the one place where a call meets a connection, and
+//! where another execution model (an async driver) would add its arms.
+
+use diesel::result::Error;
+use diesel::Connection;
+use diesel_get_or_create::Unusable;
+
+/// A transaction isolation level a test runs at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+impl Isolation {
+    /// The level as SQL spells it (and as the `RACE |` lines print it).
+    pub fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+}
+
+/// Whether a call runs on its own or inside a transaction of the caller's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Standalone,
+    InTransaction,
+}
+
+impl Mode {
+    /// The mode as the `RACE |` lines print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Standalone => "standalone",
+            Mode::InTransaction => "in txn",
+        }
+    }
+}
+
+/// How many statements (round trips: `BEGIN`, `SAVEPOINT` .. included) one call
+/// sends, and what they are.
+pub type Count = (usize, &'static str);
+
+/// The statements of each kind of call, on a backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Statements {
+    /// `get_or_create` of a missing key.
+    pub miss: Count,
+    /// `get_or_create` of an existing key.
+    pub hit: Count,
+    /// `update_or_create_with` of an existing key.
+    pub update: Count,
+    /// `update_or_create_with` of a missing key.
+    pub create: Count,
+}
+
+/// How big the races of [`crate::suite::races`] are, on a backend: `(callers,
+/// rounds)` on one missing key per round, and `(callers, calls each)` on one
+/// counter.
+#[derive(Debug, Clone, Copy)]
+pub struct RaceSizes {
+    /// Each runs for `get_or_create` and for `update_or_create`.
+    pub missing_key: &'static [(usize, usize)],
+    pub counter: &'static [(usize, usize)],
+    /// The naive read-then-insert, which must fail at least one round.
+    pub naive_missing_key: (usize, usize),
+    /// The naive read-modify-write counter, which must lose an increment.
+    pub naive_counter: (usize, usize),
+}
+
+/// The races of both servers: 3, 8 and 32 callers on a missing key, 32 x 200
+/// increments of one counter; the naive strategies with 8 callers.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub const SERVER_RACES: RaceSizes = RaceSizes {
+    missing_key: &[(3, 20), (8, 10), (32, 4)],
+    counter: &[(32, 200)],
+    naive_missing_key: (8, 10),
+    naive_counter: (8, 100),
+};
+
+/// A partial unique index on `gadgets (code)`, for the backends that have
+/// partial indexes (SQLite, PostgreSQL): [`TestBackend::UNUSABLE_UNIQUE`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub const PARTIAL_UNIQUE: (&str, Unusable) = (
+    "CREATE UNIQUE INDEX gadgets_code_partial ON gadgets (code) WHERE color IS NOT NULL",
+    Unusable::Partial,
+);
+
+/// A unique index on `lower(code)`, for the backends that have expression
+/// indexes (SQLite, PostgreSQL): [`TestBackend::EXPRESSION_UNIQUE`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub const LOWER_CODE_UNIQUE: &str =
+    "CREATE UNIQUE INDEX gadgets_code_lower ON gadgets (lower(code))";
+
+/// A fresh database (or schema, or file) of one test, with the test tables
+/// ([`crate::schema`]), removed on drop.
+pub trait TestDatabase: Sized + Sync {
+    type Conn;
+
+    /// A fresh database for the test `name` (unique among the tests of a
+    /// target).
+    fn new(name: &str) -> Self;
+
+    /// A new connection to it.
+    fn connect(&self) -> Self::Conn;
+
+    /// A new connection to it whose standalone statements and transactions
+    /// run at `isolation`.
+    fn connect_at(&self, isolation: Isolation) -> Self::Conn;
+}
+
+/// `impl TestDatabase for $db` through the type's own `new`, `connect` and
+/// `connect_at(&str)`, which the benchmarks also use.
+macro_rules! test_database {
+    ($db:ty => $conn:ty) => {
+        impl $crate::backend::TestDatabase for $db {
+            type Conn = $conn;
+
+            fn new(name: &str) -> Self {
+                <$db>::new(name)
+            }
+
+            fn connect(&self) -> $conn {
+                <$db>::connect(self)
+            }
+
+            fn connect_at(&self, isolation: $crate::backend::Isolation) -> $conn {
+                <$db>::connect_at(self, isolation.sql())
+            }
+        }
+    };
+}
+pub(crate) use test_database;
+
+/// What a backend supplies to the shared suites.
+pub trait TestBackend: Sized + 'static {
+    /// The backend's name in the `RACE |` lines.
+    const NAME: &'static str;
+
+    /// The backend's connection.
+    type Conn: Connection + AsConnRef + Send + 'static;
+
+    /// A fresh database (or schema, or file) of one test.
+    type Db: TestDatabase<Conn = Self::Conn>;
+
+    /// DDL of a table `tags` ([`crate::schema::tags`]): serial `id`, unique
+    /// `name`, `uses` defaulting to 0.
+    const TAGS_DDL: &'static str;
+
+    /// Whether `err` is how the backend (or the crate, before sending the
+    /// statement) refuses defaults that repeat a key column.
+    fn is_repeated_column_error(err: &Error) -> bool;
+
+    /// DDL of a unique index on `gadgets (code)` that must not count as the
+    /// declared constraint, and the reason the check must give.
+    const UNUSABLE_UNIQUE: (&'static str, Unusable);
+
+    /// DDL of a unique index on an expression of `gadgets.code`, where the
+    /// backend has expression indexes.
+    const EXPRESSION_UNIQUE: Option<&'static str>;
+
+    /// The statements each call sends, standalone.
+    const STATEMENTS: Statements;
+
+    /// The statements each call sends inside a transaction of the caller's.
+    const STATEMENTS_IN_TRANSACTION: Statements;
+
+    /// Whether a caller whose transaction failed with `err` runs it again, as
+    /// an application does.
+    fn must_retry_transaction(err: &Error) -> bool;
+
+    /// The sizes of the races.
+    const RACES: RaceSizes;
+
+    /// The isolation level the naive strategies race at.
+    const NAIVE_ISOLATION: Isolation;
+}
+
+/// What a database server supplies besides: sessions that can be watched
+/// while they wait for a lock, and killed; a locking read; pooled connections.
+pub trait ServerBackend: TestBackend {
+    /// `(isolation, mode, statements)`: the settings of the lost race, and how
+    /// many statements the loser sends in each.
+    const LOST_RACE_CASES: &'static [(Isolation, Mode, usize)];
+
+    /// The isolation levels at which a row written by `update_or_create` stays
+    /// locked until the writer's transaction ends.
+    const LOCK_ISOLATIONS: &'static [Isolation];
+
+    /// A pooled connection (r2d2).
+    type Pooled: Connection + AsConnRef + Send;
+
+    /// A pool of connections to a test database.
+    type Pool;
+
+    /// An r2d2 pool of up to `size` connections to `db`.
+    fn pool(db: &Self::Db, size: u32) -> Self::Pool;
+
+    /// A connection from `pool`.
+    fn checkout(pool: &Self::Pool) -> Self::Pooled;
+
+    /// The connection's session id on the server.
+    fn session_id(conn: &mut Self::Conn) -> u64;
+
+    /// Wait (polling the server) until session `id` waits for a lock.
+    fn wait_until_blocked(observer: &mut Self::Conn, id: u64);
+
+    /// End session `id` from another connection.
+    fn kill_session(admin: &mut Self::Conn, id: u64);
+
+    /// A connection for [`locked_read`](Self::locked_read).
+    fn lock_prober(db: &Self::Db) -> Self::Conn;
+
+    /// `visits` of the user `email`, read with a row lock; fails at once (or
+    /// within about a second) if another transaction holds the row.
+    fn locked_read(conn: &mut Self::Conn, email: &str) -> diesel::QueryResult<i32>;
+
+    /// Whether `err` is [`locked_read`](Self::locked_read) refused by a lock.
+    fn is_lock_refusal(err: &Error) -> bool;
+}
+
+/// A connection, as the one concrete type it is.
+pub enum ConnRef<'a> {
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'a mut diesel::SqliteConnection),
+    #[cfg(feature = "postgres")]
+    Pg(&'a mut diesel::PgConnection),
+    #[cfg(feature = "postgres")]
+    PgPooled(&'a mut crate::pg::Pooled),
+    #[cfg(feature = "mysql")]
+    Mysql(&'a mut diesel::MysqlConnection),
+    #[cfg(feature = "mysql")]
+    MysqlPooled(&'a mut crate::my::Pooled),
+}
+
+/// A connection type that [`on!`](crate::on) can run code on.
+pub trait AsConnRef {
+    fn conn_ref(&mut self) -> ConnRef<'_>;
+}
+
+macro_rules! as_conn_ref {
+    ($($feature:literal: $conn:ty => $variant:ident;)*) => {$(
+        #[cfg(feature = $feature)]
+        impl AsConnRef for $conn {
+            fn conn_ref(&mut self) -> ConnRef<'_> {
+                ConnRef::$variant(self)
+            }
+        }
+    )*};
+}
+
+as_conn_ref! {
+    "sqlite": diesel::SqliteConnection => Sqlite;
+    "postgres": diesel::PgConnection => Pg;
+    "postgres": crate::pg::Pooled => PgPooled;
+    "mysql": diesel::MysqlConnection => Mysql;
+    "mysql": crate::my::Pooled => MysqlPooled;
+}
+
+/// `on!(conn, |c| body)`: run `body` with `c` bound to `conn` as its concrete
+/// connection type. `conn` is a `&mut` of any [`AsConnRef`] type; the body is
+/// compiled once per connection type, so each backend's call is type-checked.
+///
+/// Every call of the crate's operations in the suites goes through here.
+#[macro_export]
+macro_rules! on {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $crate::backend::AsConnRef::conn_ref($conn) {
+            #[cfg(feature = "sqlite")]
+            $crate::backend::ConnRef::Sqlite($c) => $body,
+            #[cfg(feature = "postgres")]
+            $crate::backend::ConnRef::Pg($c) => $body,
+            #[cfg(feature = "postgres")]
+            $crate::backend::ConnRef::PgPooled($c) => $body,
+            #[cfg(feature = "mysql")]
+            $crate::backend::ConnRef::Mysql($c) => $body,
+            #[cfg(feature = "mysql")]
+            $crate::backend::ConnRef::MysqlPooled($c) => $body,
+        }
+    };
+}

@@ -1,0 +1,503 @@
+//! Behaviour of get_or_create / update_or_create, the same on every backend.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel_get_or_create::prelude::*;
+
+use crate::backend::{Count, Statements, TestBackend, TestDatabase};
+use crate::counter::StatementCounter;
+use crate::models::*;
+use crate::on;
+use crate::schema::*;
+use crate::suite::{bump, count_users};
+
+fn ann<C: crate::backend::AsConnRef>(conn: &mut C) -> User {
+    on!(conn, |c| User::get_or_create(
+        c,
+        users::email.key("ann@x.io"),
+        (
+            users::username.eq("ann"),
+            users::first_name.eq("Ann"),
+            users::last_name.eq("Lee"),
+            users::visits.eq(0),
+        ),
+    ))
+    .unwrap()
+    .0
+}
+
+fn all_users<C: crate::backend::AsConnRef>(conn: &mut C) -> Vec<User> {
+    on!(conn, |c| users::table
+        .select(User::as_select())
+        .order(users::id)
+        .load(c))
+    .unwrap()
+}
+
+pub fn get_or_create_creates_then_finds_and_ignores_defaults_on_hit<B: TestBackend>() {
+    let db = B::Db::new("goc");
+    let mut conn = db.connect();
+    let (created_row, created) = on!(&mut conn, |c| User::get_or_create(
+        c,
+        users::email.key("ann@x.io"),
+        (
+            users::username.eq("ann"),
+            users::first_name.eq("Ann"),
+            users::last_name.eq("Lee"),
+            users::visits.eq(3),
+        ),
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!(
+        (
+            created_row.email.as_str(),
+            created_row.username.as_str(),
+            created_row.visits
+        ),
+        ("ann@x.io", "ann", 3)
+    );
+
+    // Other defaults on a hit: returned as stored, nothing written.
+    let (found, created) = on!(&mut conn, |c| User::get_or_create(
+        c,
+        users::email.key("ann@x.io"),
+        (
+            users::username.eq("someone-else"),
+            users::first_name.eq("X"),
+            users::last_name.eq("Y"),
+            users::visits.eq(99),
+        ),
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!(found, created_row);
+    assert_eq!(all_users(&mut conn), vec![created_row]);
+}
+
+pub fn no_defaults_form_inserts_the_key_alone<B: TestBackend>() {
+    let db = B::Db::new("nodefaults");
+    let mut conn = db.connect();
+    let (m, created) = on!(&mut conn, |c| Membership::get_or_create(
+        c,
+        (
+            memberships::org_id.key(1),
+            memberships::user_name.key("ann"),
+        ),
+        memberships::role.eq("member"),
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!(m.seat, 0, "column default applies");
+
+    // `()` defaults: the table's own defaults fill the rest.
+    let db2 = B::Db::new("nodefaults2");
+    let mut conn2 = db2.connect();
+    conn2.batch_execute(B::TAGS_DDL).unwrap();
+    let (tag, created) = on!(&mut conn2, |c| Tag::get_or_create(
+        c,
+        tags::name.key("rust"),
+        ()
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!((tag.name.as_str(), tag.uses), ("rust", 0));
+    let (again, created) = on!(&mut conn2, |c| Tag::get_or_create(
+        c,
+        tags::name.key("rust"),
+        ()
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!(again, tag);
+}
+
+pub fn composite_key_in_both_orders_and_primary_key_lookup<B: TestBackend>() {
+    let db = B::Db::new("composite");
+    let mut conn = db.connect();
+    let original = ann(&mut conn);
+
+    let (a, created) = on!(&mut conn, |c| User::get_or_create(
+        c,
+        (users::first_name.key("Ann"), users::last_name.key("Lee")),
+        (users::email.eq("other@x.io"), users::username.eq("other")),
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!(a, original);
+
+    let (b, created) = on!(&mut conn, |c| User::get_or_create(
+        c,
+        (users::last_name.key("Lee"), users::first_name.key("Ann")),
+        (users::email.eq("other@x.io"), users::username.eq("other")),
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!(b, original);
+
+    let (c, created) = on!(&mut conn, |c| User::get_or_create(
+        c,
+        (users::last_name.key("Lee"), users::first_name.key("Bob")),
+        (users::email.eq("bob@x.io"), users::username.eq("bob")),
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!(
+        (c.first_name.as_str(), c.last_name.as_str()),
+        ("Bob", "Lee")
+    );
+    assert_eq!(c.visits, 7, "unset column takes the table default");
+
+    let (by_id, created) = on!(&mut conn, |c| User::get_or_create(
+        c,
+        users::id.key(original.id),
+        (
+            users::email.eq("never@x.io"),
+            users::username.eq("never"),
+            users::first_name.eq("N"),
+            users::last_name.eq("N"),
+        ),
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!(by_id, original);
+
+    let (new_id, created) = on!(&mut conn, |c| User::get_or_create(
+        c,
+        users::id.key(1000),
+        (
+            users::email.eq("k@x.io"),
+            users::username.eq("k"),
+            users::first_name.eq("K"),
+            users::last_name.eq("K"),
+        ),
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!(new_id.id, 1000);
+    assert_eq!(count_users(&mut conn), 3);
+}
+
+#[derive(QueryableByName)]
+struct SeatRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    seat_no: i32,
+}
+
+pub fn renamed_columns_and_composite_primary_key<B: TestBackend>() {
+    let db = B::Db::new("renamed");
+    let mut conn = db.connect();
+    let (m, created) = on!(&mut conn, |c| Membership::get_or_create(
+        c,
+        (
+            memberships::user_name.key("ann"),
+            memberships::org_id.key(7),
+        ),
+        (memberships::role.eq("owner"), memberships::seat_no.eq(3)),
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!(
+        m,
+        Membership {
+            org: 7,
+            user: "ann".into(),
+            role: "owner".into(),
+            seat: 3
+        }
+    );
+    let (m2, created) = on!(&mut conn, |c| Membership::update_or_create(
+        c,
+        (
+            memberships::org_id.key(7),
+            memberships::user_name.key("ann"),
+        ),
+        (memberships::role.eq("admin"), memberships::seat_no.eq(4)),
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!((m2.role.as_str(), m2.seat), ("admin", 4));
+    let seat: i32 = on!(&mut conn, |c| diesel::sql_query(
+        "SELECT seat AS seat_no FROM memberships"
+    )
+    .get_result::<SeatRow>(c))
+    .unwrap()
+    .seat_no;
+    assert_eq!(seat, 4, "the SQL column is `seat`");
+}
+
+pub fn update_or_create_with_uses_update_values_or_create_values<B: TestBackend>() {
+    let db = B::Db::new("uoc");
+    let mut conn = db.connect();
+    let key = || (users::first_name.key("Ann"), users::last_name.key("Lee"));
+
+    let (u, created) = on!(&mut conn, |c| User::update_or_create_with(
+        c,
+        key(),
+        users::visits.eq(users::visits + 1),
+        (
+            users::email.eq("ann@x.io"),
+            users::username.eq("ann"),
+            users::visits.eq(1),
+        ),
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!(u.visits, 1);
+
+    for expected in 2..=4 {
+        let (u, created) = on!(&mut conn, |c| User::update_or_create_with(
+            c,
+            key(),
+            users::visits.eq(users::visits + 1),
+            (
+                users::email.eq("never@x.io"),
+                users::username.eq("never"),
+                users::visits.eq(100),
+            ),
+        ))
+        .unwrap();
+        assert!(!created);
+        assert_eq!((u.visits, u.email.as_str()), (expected, "ann@x.io"));
+    }
+    assert_eq!(count_users(&mut conn), 1);
+}
+
+/// An `AsChangeset` whose only field is `None`: it updates nothing.
+#[derive(AsChangeset, Clone)]
+#[diesel(table_name = users)]
+struct Touch {
+    visits: Option<i32>,
+}
+
+pub fn update_or_create_same_values_both_ways_and_with_derived_structs<B: TestBackend>() {
+    let db = B::Db::new("uoc-same");
+    let mut conn = db.connect();
+    let (u, created) = on!(&mut conn, |c| User::update_or_create(
+        c,
+        users::email.key("ann@x.io"),
+        UserDefaults {
+            username: "ann",
+            first_name: "Ann",
+            last_name: "Lee",
+            visits: None,
+        },
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!(u.visits, 7, "None renders as the column default");
+
+    let (u2, created) = on!(&mut conn, |c| User::update_or_create(
+        c,
+        users::email.key("ann@x.io"),
+        &UserDefaults {
+            username: "annie",
+            first_name: "Ann",
+            last_name: "Lee",
+            visits: Some(9),
+        },
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!((u2.id, u2.username.as_str(), u2.visits), (u.id, "annie", 9));
+
+    // An all-`None` changeset updates nothing: it is get_or_create.
+    let (u3, created) = on!(&mut conn, |c| User::update_or_create_with(
+        c,
+        users::email.key("ann@x.io"),
+        Touch { visits: None },
+        (),
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!(u3, u2);
+}
+
+pub fn nullable_unique_column_takes_a_non_null_key<B: TestBackend>() {
+    let db = B::Db::new("nullable");
+    let mut conn = db.connect();
+    let (d, created) = on!(&mut conn, |c| Device::get_or_create(
+        c,
+        devices::label.key("kitchen"),
+        (devices::vendor.eq("acme"), devices::serial.eq(1_i64 << 40)),
+    ))
+    .unwrap();
+    assert!(created);
+    assert_eq!(
+        (d.label.as_deref(), d.serial),
+        (Some("kitchen"), 1_i64 << 40)
+    );
+    let (again, created) = on!(&mut conn, |c| Device::get_or_create(
+        c,
+        (
+            devices::serial.key(1_i64 << 40),
+            devices::vendor.key("acme"),
+        ),
+        (),
+    ))
+    .unwrap();
+    assert!(!created);
+    assert_eq!(again, d);
+}
+
+pub fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing<B: TestBackend>() {
+    let db = B::Db::new("otherkey");
+    let mut conn = db.connect();
+    let original = ann(&mut conn);
+    // Key `email` is new, but the defaults repeat Ann's `username`.
+    let err = on!(&mut conn, |c| User::get_or_create(
+        c,
+        users::email.key("bob@x.io"),
+        names("ann", "Bob", "Ray"),
+    ))
+    .unwrap_err();
+    crate::assert_unique_violation(&err);
+    let err = on!(&mut conn, |c| User::update_or_create_with(
+        c,
+        users::email.key("bob@x.io"),
+        users::visits.eq(users::visits + 1),
+        names("ann", "Bob", "Ray"),
+    ))
+    .unwrap_err();
+    crate::assert_unique_violation(&err);
+    assert_eq!(all_users(&mut conn), vec![original]);
+}
+
+pub fn defaults_that_repeat_a_key_column_are_refused_by_the_database<B: TestBackend>() {
+    let db = B::Db::new("repeatkey");
+    let mut conn = db.connect();
+    let result = on!(&mut conn, |c| User::get_or_create(
+        c,
+        users::email.key("ann@x.io"),
+        (
+            users::email.eq("other@x.io"),
+            users::username.eq("ann"),
+            users::first_name.eq("Ann"),
+            users::last_name.eq("Lee"),
+        ),
+    ));
+    let err = result.unwrap_err();
+    assert!(B::is_repeated_column_error(&err), "{err:?}");
+    assert_eq!(count_users(&mut conn), 0);
+}
+
+pub fn inside_an_outer_transaction_which_stays_usable_after_an_error<B: TestBackend>() {
+    let db = B::Db::new("txn");
+    let mut conn = db.connect();
+    let original = ann(&mut conn);
+    on!(&mut conn, |c| c.transaction::<_, Error, _>(|conn| {
+        let (bob, created) = User::get_or_create(
+            conn,
+            users::email.key("bob@x.io"),
+            names("bob", "Bob", "Ray"),
+        )?;
+        assert!(created);
+        let err = User::get_or_create(
+            conn,
+            users::email.key("carl@x.io"),
+            names("ann", "Carl", "Oz"),
+        )
+        .unwrap_err();
+        crate::assert_unique_violation(&err);
+        // The transaction is still usable: read, update, and commit.
+        let (bob2, created) = User::update_or_create_with(
+            conn,
+            users::email.key("bob@x.io"),
+            users::visits.eq(users::visits + 10),
+            (),
+        )?;
+        assert!(!created);
+        assert_eq!(bob2.visits, bob.visits + 10);
+        assert_eq!(users::table.count().get_result::<i64>(conn)?, 2);
+        Ok(())
+    }))
+    .unwrap();
+    assert_eq!(count_users(&mut conn), 2);
+
+    // A rolled-back transaction takes the created row with it.
+    let _ = on!(&mut conn, |c| c.transaction::<(), Error, _>(|conn| {
+        User::get_or_create(
+            conn,
+            users::email.key("dan@x.io"),
+            names("dan", "Dan", "Poe"),
+        )?;
+        Err(Error::RollbackTransaction)
+    }));
+    assert_eq!(count_users(&mut conn), 2);
+    assert_eq!(ann(&mut conn), original);
+}
+
+/// The statements of each call, standalone then inside the caller's
+/// transaction, as [`TestBackend::STATEMENTS`] and
+/// [`TestBackend::STATEMENTS_IN_TRANSACTION`] give them. Returns the
+/// standalone calls' statements, for the backend's own checks of their text.
+pub fn statements_per_call<B: TestBackend>() -> StatementLogs {
+    let db = B::Db::new("statements");
+    let mut conn = db.connect();
+    let counter = StatementCounter::install(&mut conn);
+    let ann = || names("ann", "Ann", "Lee");
+    let take = |call: &str, (expected, what): Count| {
+        let log = counter.statements();
+        assert_eq!(counter.take(), expected, "{call}: {what}: {log:?}");
+        log
+    };
+    let Statements {
+        miss,
+        hit,
+        update,
+        create,
+    } = B::STATEMENTS;
+
+    let (_, created) = on!(&mut conn, |c| User::get_or_create(
+        c,
+        users::email.key("ann@x.io"),
+        ann()
+    ))
+    .unwrap();
+    assert!(created);
+    let miss = take("miss", miss);
+    on!(&mut conn, |c| User::get_or_create(
+        c,
+        users::email.key("ann@x.io"),
+        ann()
+    ))
+    .unwrap();
+    let hit = take("hit", hit);
+    let (u, created) = bump(&mut conn, "ann@x.io", 1).unwrap();
+    assert_eq!((created, u.visits), (false, 8));
+    let update = take("update", update);
+    let (u, created) = bump(&mut conn, "bob@x.io", 1).unwrap();
+    assert_eq!((created, u.visits), (true, 1));
+    let create = take("create", create);
+
+    let in_transaction = B::STATEMENTS_IN_TRANSACTION;
+    on!(&mut conn, |c| c.transaction::<_, Error, _>(|conn| {
+        counter.take();
+        User::get_or_create(conn, users::email.key("ann@x.io"), ann())?;
+        take("hit in a transaction", in_transaction.hit);
+        User::get_or_create(conn, users::email.key("cy@x.io"), names("cy", "Cy", "Oh"))?;
+        take("miss in a transaction", in_transaction.miss);
+        bump(conn, "cy@x.io", 1)?;
+        take("update in a transaction", in_transaction.update);
+        bump(conn, "dan@x.io", 1)?;
+        take("create in a transaction", in_transaction.create);
+        Ok(())
+    }))
+    .unwrap();
+    StatementLogs {
+        miss,
+        hit,
+        update,
+        create,
+    }
+}
+
+/// The statements each standalone call of [`statements_per_call`] sent.
+#[derive(Debug)]
+pub struct StatementLogs {
+    pub miss: Vec<String>,
+    pub hit: Vec<String>,
+    pub update: Vec<String>,
+    pub create: Vec<String>,
+}

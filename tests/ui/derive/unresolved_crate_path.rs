@@ -1,0 +1,21 @@
+// `#[get_or_create(crate = ..)]` is used as written: a wrong path is an error at it.
+use diesel::prelude::*;
+use diesel_get_or_create::prelude::*;
+
+diesel::table! {
+    tags (id) {
+        id -> Integer,
+        name -> Text,
+    }
+}
+
+#[derive(Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = tags)]
+#[get_or_create(crate = self::goc)]
+struct Tag {
+    id: i32,
+    #[unique]
+    name: String,
+}
+
+fn main() {}
