@@ -26,9 +26,14 @@ use diesel::QueryResult;
 ///
 /// `Row` is the model; the statements are those of one call (its key, its
 /// insert values, its changeset), which the driver holds.
-pub trait Io {
+///
+/// Every step's future is `Send` (and so is every driver), so that an
+/// algorithm's future is `Send` by declaration: an async caller can run it in
+/// `tokio::spawn` and inside diesel-async's `transaction`, where rustc could
+/// not see through the types to prove it.
+pub trait Io: Send {
     /// The row type the statements return.
-    type Row;
+    type Row: Send;
 
     /// Whether the caller has a transaction open: decides whether the call
     /// is standalone (may commit and run again) or not.
@@ -38,36 +43,36 @@ pub trait Io {
     fn update_is_noop(&self) -> QueryResult<bool>;
 
     /// `SELECT <row> FROM <table> WHERE <key> LIMIT 1`
-    fn select(&mut self) -> impl Future<Output = QueryResult<Option<Self::Row>>>;
+    fn select(&mut self) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
 
     /// `INSERT INTO <table> <key and values>`: the number of rows inserted.
-    fn insert(&mut self) -> impl Future<Output = QueryResult<usize>>;
+    fn insert(&mut self) -> impl Future<Output = QueryResult<usize>> + Send;
 
     /// `UPDATE <table> SET <changeset> WHERE <key>`: the number of rows
     /// matched.
-    fn update(&mut self) -> impl Future<Output = QueryResult<usize>>;
+    fn update(&mut self) -> impl Future<Output = QueryResult<usize>> + Send;
 
     /// Open a transaction, or a savepoint inside an open one.
-    fn begin(&mut self) -> impl Future<Output = QueryResult<()>>;
+    fn begin(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
 
     /// Commit what [`begin`](Io::begin) opened.
-    fn commit(&mut self) -> impl Future<Output = QueryResult<()>>;
+    fn commit(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
 
     /// Roll back what [`begin`](Io::begin) opened.
-    fn rollback(&mut self) -> impl Future<Output = QueryResult<()>>;
+    fn rollback(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
 
     /// Wait before running again.
-    fn pause(&mut self, pause: Duration) -> impl Future<Output = ()>;
+    fn pause(&mut self, pause: Duration) -> impl Future<Output = ()> + Send;
 }
 
 /// Statements with `RETURNING` and `ON CONFLICT (key)`: SQLite, PostgreSQL.
 pub trait ReturningIo: Io {
     /// `INSERT .. ON CONFLICT (<key columns>) DO NOTHING RETURNING <row>`:
     /// the row if this statement inserted it.
-    fn insert_returning(&mut self) -> impl Future<Output = QueryResult<Option<Self::Row>>>;
+    fn insert_returning(&mut self) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
 
     /// `UPDATE .. SET <changeset> WHERE <key> RETURNING <row>`
-    fn update_returning(&mut self) -> impl Future<Output = QueryResult<Option<Self::Row>>>;
+    fn update_returning(&mut self) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
 }
 
 /// How backend `Self` runs the two operations on the steps of driver `E`.
@@ -77,10 +82,10 @@ pub trait ReturningIo: Io {
 /// overlap; impls on `Sqlite`, `Pg` and `Mysql` do not).
 pub trait Algorithms<E: Io> {
     /// `get_or_create`: `(row, created)`.
-    fn get_or_create(io: &mut E) -> impl Future<Output = QueryResult<(E::Row, bool)>>;
+    fn get_or_create(io: &mut E) -> impl Future<Output = QueryResult<(E::Row, bool)>> + Send;
 
     /// `update_or_create_with`, with a changeset that is not empty.
-    fn update_or_create(io: &mut E) -> impl Future<Output = QueryResult<(E::Row, bool)>>;
+    fn update_or_create(io: &mut E) -> impl Future<Output = QueryResult<(E::Row, bool)>> + Send;
 }
 
 /// `update_or_create_with` on any backend: with nothing to update, the
@@ -127,55 +132,99 @@ impl Errors {
     };
 }
 
-/// Run `attempt(io, standalone)`: once inside the caller's transaction;
-/// as a standalone call (no transaction open), again after an error that
-/// `errors` says is retryable (the database aborted the work), at most [`MAX_RUNS`]
-/// times, pausing a random [`backoff`] in between. The last error is
-/// returned when runs run out. A [`vanished`] row is not run again: the call
-/// has already made [`MAX_ATTEMPTS`] attempts.
-pub(crate) async fn run<E: Io, R>(
-    io: &mut E,
+/// The runs of one call: once inside the caller's transaction; as a
+/// standalone call (no transaction open), again after an error that
+/// `errors` says is retryable (the database aborted the work), at most
+/// [`MAX_RUNS`] times, pausing a random [`backoff`] in between. The last
+/// error is returned when runs run out. A [`vanished`] row is not run
+/// again: the call has already made [`MAX_ATTEMPTS`] attempts.
+///
+/// ```text
+/// let mut runs = Runs::start(io, ERRORS)?;
+/// loop {
+///     let result = attempt(io, runs.standalone).await;
+///     if let Some(result) = runs.settle(io, result).await {
+///         return result;
+///     }
+/// }
+/// ```
+pub(crate) struct Runs {
     errors: Errors,
-    mut attempt: impl AsyncFnMut(&mut E, bool) -> QueryResult<R>,
-) -> QueryResult<R> {
-    let standalone = !io.in_transaction()?;
-    let mut run = 1;
-    loop {
-        match attempt(io, standalone).await.map_err(errors.normalize) {
+    /// Whether the call is its own unit of work.
+    pub(crate) standalone: bool,
+    run: u32,
+}
+
+impl Runs {
+    /// The first run of a call on `io`.
+    pub(crate) fn start<E: Io>(io: &mut E, errors: Errors) -> QueryResult<Runs> {
+        Ok(Runs {
+            errors,
+            standalone: !io.in_transaction()?,
+            run: 1,
+        })
+    }
+
+    /// After a run: `Some(result)` to return, or `None` (after a pause)
+    /// to run again.
+    pub(crate) async fn settle<E: Io, R>(
+        &mut self,
+        io: &mut E,
+        result: QueryResult<R>,
+    ) -> Option<QueryResult<R>> {
+        match result.map_err(self.errors.normalize) {
             Err(e)
-                if standalone && run < MAX_RUNS && (errors.retryable)(&e) && !is_vanished(&e) =>
+                if self.standalone
+                    && self.run < MAX_RUNS
+                    && (self.errors.retryable)(&e)
+                    && !is_vanished(&e) =>
             {
-                io.pause(backoff(run)).await;
-                run += 1;
+                io.pause(backoff(self.run)).await;
+                self.run += 1;
+                None
             }
-            result => return result,
+            result => Some(result),
         }
     }
 }
 
+/// One attempt of `get_or_create` after a miss: `Some((row, created))`, or
+/// `None` when the row that beat the insert vanished before it was read.
+type Attempt<E> = QueryResult<Option<(<E as Io>::Row, bool)>>;
+
 /// `get_or_create` on every backend: a hit is one `SELECT`; a miss makes up
 /// to [`MAX_ATTEMPTS`] attempts, each inserting the key or reading the row
-/// that beat the insert (`attempt(io, standalone, duplicates)` returns
-/// `None` when that row vanished before it could be read), then gives up with
-/// [`vanished`]. A standalone call runs again as [`run`] says.
+/// that beat the insert, then gives up with [`vanished`]. A standalone call
+/// runs again as [`Runs`] says.
 pub(crate) async fn get_or_create<E: Io>(
     io: &mut E,
     errors: Errors,
-    mut attempt: impl AsyncFnMut(&mut E, bool, &mut Duplicates) -> QueryResult<Option<(E::Row, bool)>>,
+    mut attempt: impl AsyncFnMut(&mut E, bool, &mut Duplicates) -> Attempt<E>,
 ) -> QueryResult<(E::Row, bool)> {
-    run(io, errors, async |io, standalone| {
-        if let Some(row) = io.select().await? {
-            return Ok((row, false));
+    let mut runs = Runs::start(io, errors)?;
+    loop {
+        let result = get_or_create_once(io, runs.standalone, &mut attempt).await;
+        if let Some(result) = runs.settle(io, result).await {
+            return result;
         }
-        let mut duplicates = Duplicates::default();
-        for _ in 0..MAX_ATTEMPTS {
-            if let Some(found) = attempt(io, standalone, &mut duplicates).await? {
-                return Ok(found);
-            }
+    }
+}
+
+async fn get_or_create_once<E: Io>(
+    io: &mut E,
+    standalone: bool,
+    attempt: &mut impl AsyncFnMut(&mut E, bool, &mut Duplicates) -> Attempt<E>,
+) -> QueryResult<(E::Row, bool)> {
+    if let Some(row) = io.select().await? {
+        return Ok((row, false));
+    }
+    let mut duplicates = Duplicates::default();
+    for _ in 0..MAX_ATTEMPTS {
+        if let Some(found) = attempt(io, standalone, &mut duplicates).await? {
+            return Ok(found);
         }
-        Err(vanished())
-    })
-    .await
+    }
+    Err(vanished())
 }
 
 /// Open a transaction (a savepoint inside the caller's) when `wrap` is true.

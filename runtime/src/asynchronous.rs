@@ -92,7 +92,7 @@ pub trait GetOrCreate: Model {
         conn: &mut C,
         key: K,
         defaults: D,
-    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    ) -> impl Future<Output = QueryResult<(Self, bool)>> + Send
     where
         C: AsyncConnection,
         K: Lookup,
@@ -105,7 +105,7 @@ pub trait GetOrCreate: Model {
         conn: &mut C,
         key: K,
         values: V,
-    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    ) -> impl Future<Output = QueryResult<(Self, bool)>> + Send
     where
         C: AsyncConnection,
         K: Lookup,
@@ -120,7 +120,7 @@ pub trait GetOrCreate: Model {
         key: K,
         update: U,
         create: D,
-    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    ) -> impl Future<Output = QueryResult<(Self, bool)>> + Send
     where
         C: AsyncConnection,
         K: Lookup,
@@ -143,7 +143,7 @@ impl<M: Model> GetOrCreate for M {
         conn: &mut C,
         key: K,
         defaults: D,
-    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    ) -> impl Future<Output = QueryResult<(Self, bool)>> + Send
     where
         C: AsyncConnection,
         K: Lookup,
@@ -159,7 +159,7 @@ impl<M: Model> GetOrCreate for M {
         conn: &mut C,
         key: K,
         values: V,
-    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    ) -> impl Future<Output = QueryResult<(Self, bool)>> + Send
     where
         C: AsyncConnection,
         K: Lookup,
@@ -178,7 +178,7 @@ impl<M: Model> GetOrCreate for M {
         key: K,
         update: U,
         create: D,
-    ) -> impl Future<Output = QueryResult<(Self, bool)>>
+    ) -> impl Future<Output = QueryResult<(Self, bool)>> + Send
     where
         C: AsyncConnection,
         K: Lookup,

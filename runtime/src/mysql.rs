@@ -48,7 +48,7 @@ use diesel::result::{DatabaseErrorKind, Error};
 use diesel::QueryResult;
 
 use crate::algorithm::{
-    self, begin_if, end_if, is_duplicate, run, vanished, Algorithms, Duplicates, Errors, Io,
+    self, begin_if, end_if, is_duplicate, vanished, Algorithms, Duplicates, Errors, Io, Runs,
     MAX_ATTEMPTS,
 };
 use crate::driver::sync::{SyncIo, SyncStatements};
@@ -59,8 +59,10 @@ impl Sealed for Mysql {}
 /// Locking reads: the steps MySQL's algorithms add to [`Io`].
 pub trait LockingIo: Io {
     /// `SELECT .. WHERE <key> LIMIT 1 <lock>`
-    fn select_locked(&mut self, lock: Lock)
-        -> impl Future<Output = QueryResult<Option<Self::Row>>>;
+    fn select_locked(
+        &mut self,
+        lock: Lock,
+    ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
 }
 
 /// The lock a locking read takes on the row it finds.
@@ -94,39 +96,50 @@ impl<E: LockingIo> Algorithms<E> for Mysql {
     }
 
     async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        run(io, ERRORS, async |io, standalone| {
-            let mut duplicates = Duplicates::default();
-            // Standalone, the gap lock of an UPDATE that matches nothing ends with
-            // its step. Inside the caller's transaction it would last until the
-            // caller commits, and the gap locks of concurrent callers block each
-            // other's inserts: deadlocks, and an inserter starved by callers that
-            // keep taking the gap. There, a plain read decides whether to update.
-            let mut exists = standalone;
-            for _ in 0..MAX_ATTEMPTS {
-                if exists || io.select().await?.is_some() {
-                    begin_if(io, standalone).await?;
-                    let updated = update_step(io).await;
-                    if let Some(row) = end_if(io, standalone, updated).await? {
-                        return Ok((row, false));
-                    }
-                }
-                begin_if(io, standalone).await?;
-                let inserted = insert_step(io).await;
-                match end_if(io, standalone, inserted).await? {
-                    Some(Ok(row)) => return Ok((row, true)),
-                    // A concurrent caller inserted the key first: update it. If the
-                    // update finds no row again, the duplicate is in another index.
-                    Some(Err(error)) => {
-                        duplicates.not_on_key(error)?;
-                        exists = true;
-                    }
-                    None => {}
-                }
+        let mut runs = Runs::start(io, ERRORS)?;
+        loop {
+            let result = update_or_insert(io, runs.standalone).await;
+            if let Some(result) = runs.settle(io, result).await {
+                return result;
             }
-            Err(vanished())
-        })
-        .await
+        }
     }
+}
+
+/// One run of `update_or_create`.
+async fn update_or_insert<E: LockingIo>(
+    io: &mut E,
+    standalone: bool,
+) -> QueryResult<(E::Row, bool)> {
+    let mut duplicates = Duplicates::default();
+    // Standalone, the gap lock of an UPDATE that matches nothing ends with
+    // its step. Inside the caller's transaction it would last until the
+    // caller commits, and the gap locks of concurrent callers block each
+    // other's inserts: deadlocks, and an inserter starved by callers that
+    // keep taking the gap. There, a plain read decides whether to update.
+    let mut exists = standalone;
+    for _ in 0..MAX_ATTEMPTS {
+        if exists || io.select().await?.is_some() {
+            begin_if(io, standalone).await?;
+            let updated = update_step(io).await;
+            if let Some(row) = end_if(io, standalone, updated).await? {
+                return Ok((row, false));
+            }
+        }
+        begin_if(io, standalone).await?;
+        let inserted = insert_step(io).await;
+        match end_if(io, standalone, inserted).await? {
+            Some(Ok(row)) => return Ok((row, true)),
+            // A concurrent caller inserted the key first: update it. If the
+            // update finds no row again, the duplicate is in another index.
+            Some(Err(error)) => {
+                duplicates.not_on_key(error)?;
+                exists = true;
+            }
+            None => {}
+        }
+    }
+    Err(vanished())
 }
 
 /// `UPDATE .. WHERE key`, then, if it matched, the row it locked.
@@ -211,7 +224,8 @@ lock_clause!(
 impl<C, P> LockingIo for SyncIo<'_, C, P>
 where
     C: Connection<Backend = Mysql>,
-    P: SyncStatements<C>,
+    P: SyncStatements<C> + Send,
+    P::Row: Send,
 {
     async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
         match lock {
@@ -225,7 +239,8 @@ where
 impl<C, P> LockingIo for crate::driver::asynchronous::AsyncIo<'_, C, P>
 where
     C: diesel_async::AsyncConnection<Backend = Mysql>,
-    P: crate::driver::asynchronous::AsyncStatements<C>,
+    P: crate::driver::asynchronous::AsyncStatements<C> + Send,
+    P::Row: Send,
 {
     async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
         match lock {

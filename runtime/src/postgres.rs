@@ -41,7 +41,7 @@ use diesel::sql_types::Bool;
 use diesel::{Connection, QueryResult, RunQueryDsl, SelectableHelper};
 
 use crate::algorithm::{
-    self, begin_if, end_if, is_duplicate, run, Algorithms, Duplicates, Errors, ReturningIo,
+    self, begin_if, end_if, is_duplicate, Algorithms, Duplicates, Errors, ReturningIo, Runs,
 };
 use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
@@ -61,7 +61,7 @@ impl SupportsOnConflict for Pg {}
 pub trait UpsertIo: ReturningIo {
     /// `INSERT .. ON CONFLICT (<key>) DO UPDATE SET <changeset>
     /// RETURNING <row>, (xmax = 0)`: the row, and whether it was inserted.
-    fn upsert(&mut self) -> impl Future<Output = QueryResult<(Self::Row, bool)>>;
+    fn upsert(&mut self) -> impl Future<Output = QueryResult<(Self::Row, bool)>> + Send;
 }
 
 impl<E: UpsertIo> Algorithms<E> for Pg {
@@ -90,38 +90,46 @@ impl<E: UpsertIo> Algorithms<E> for Pg {
     }
 
     async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        run(io, ERRORS, async |io, standalone| {
-            let mut duplicates = Duplicates::default();
-            let upserted = loop {
-                begin_if(io, !standalone).await?;
-                let upserted = io.upsert().await;
-                match end_if(io, !standalone, upserted).await {
-                    // Maybe a concurrent insert of the key, failing on another
-                    // unique index: the next attempt updates the key's row.
-                    Err(error) if is_duplicate(&error) => duplicates.not_on_key(error)?,
-                    upserted => break upserted,
-                }
-            };
-            match upserted {
-                // PostgreSQL checks NOT NULL and CHECK constraints on the row to
-                // insert before it looks for a conflict, so create values that
-                // could not make a row fail even when the row exists. Then the
-                // call is an update, or the insert's error.
-                Err(Error::DatabaseError(
-                    DatabaseErrorKind::NotNullViolation | DatabaseErrorKind::CheckViolation,
-                    _,
-                )) => {
-                    begin_if(io, !standalone).await?;
-                    let updated = io.update_returning().await;
-                    match end_if(io, !standalone, updated).await? {
-                        Some(row) => Ok((row, false)),
-                        None => upserted,
-                    }
-                }
-                result => result,
+        let mut runs = Runs::start(io, ERRORS)?;
+        loop {
+            let result = upsert(io, runs.standalone).await;
+            if let Some(result) = runs.settle(io, result).await {
+                return result;
             }
-        })
-        .await
+        }
+    }
+}
+
+/// One run of `update_or_create`.
+async fn upsert<E: UpsertIo>(io: &mut E, standalone: bool) -> QueryResult<(E::Row, bool)> {
+    let mut duplicates = Duplicates::default();
+    let upserted = loop {
+        begin_if(io, !standalone).await?;
+        let upserted = io.upsert().await;
+        match end_if(io, !standalone, upserted).await {
+            // Maybe a concurrent insert of the key, failing on another
+            // unique index: the next attempt updates the key's row.
+            Err(error) if is_duplicate(&error) => duplicates.not_on_key(error)?,
+            upserted => break upserted,
+        }
+    };
+    match upserted {
+        // PostgreSQL checks NOT NULL and CHECK constraints on the row to
+        // insert before it looks for a conflict, so create values that
+        // could not make a row fail even when the row exists. Then the
+        // call is an update, or the insert's error.
+        Err(Error::DatabaseError(
+            DatabaseErrorKind::NotNullViolation | DatabaseErrorKind::CheckViolation,
+            _,
+        )) => {
+            begin_if(io, !standalone).await?;
+            let updated = io.update_returning().await;
+            match end_if(io, !standalone, updated).await? {
+                Some(row) => Ok((row, false)),
+                None => upserted,
+            }
+        }
+        result => result,
     }
 }
 
@@ -216,7 +224,8 @@ where
 impl<C, P> UpsertIo for SyncIo<'_, C, P>
 where
     C: Connection<Backend = Pg>,
-    P: SyncUpsert<C>,
+    P: SyncUpsert<C> + Send,
+    P::Row: Send,
 {
     async fn upsert(&mut self) -> QueryResult<(P::Row, bool)> {
         self.call.upsert(self.conn)
@@ -283,7 +292,8 @@ mod asynchronous {
     impl<C, P> UpsertIo for AsyncIo<'_, C, P>
     where
         C: AsyncConnection<Backend = Pg>,
-        P: AsyncUpsert<C>,
+        P: AsyncUpsert<C> + Send,
+        P::Row: Send,
     {
         async fn upsert(&mut self) -> QueryResult<(P::Row, bool)> {
             self.call.upsert(self.conn).await

@@ -76,8 +76,8 @@ impl<E: SqliteIo> Algorithms<E> for Sqlite {
 impl<C, M, K, D, Mk, U> SqliteIo for SyncIo<'_, C, Call<M, K, D, Mk, U>>
 where
     C: Connection<Backend = Sqlite>,
-    Call<M, K, D, Mk, U>: SyncStatements<C>,
-    M: Model,
+    Call<M, K, D, Mk, U>: SyncStatements<C, Row = M> + Send,
+    M: Model + Send,
     K: Lookup + Clone,
     D: InsertValues<M::Table, K, Mk>,
     D::Values: QueryFragment<Sqlite>,
@@ -92,8 +92,8 @@ impl<C, M, K, D, Mk, U> SqliteIo
     for crate::driver::asynchronous::AsyncIo<'_, C, Call<M, K, D, Mk, U>>
 where
     C: diesel_async::AsyncConnection<Backend = Sqlite>,
-    Call<M, K, D, Mk, U>: crate::driver::asynchronous::AsyncStatements<C>,
-    M: Model,
+    Call<M, K, D, Mk, U>: crate::driver::asynchronous::AsyncStatements<C, Row = M> + Send,
+    M: Model + Send,
     K: Lookup + Clone,
     D: InsertValues<M::Table, K, Mk>,
     D::Values: QueryFragment<Sqlite>,

@@ -46,7 +46,7 @@ pub fn url() -> String {
 }
 
 /// `url` with its database replaced by `database`.
-fn url_for(database: &str) -> String {
+pub fn url_for(database: &str) -> String {
     let url = url();
     let base = match url.rfind('/') {
         Some(i) if i > "mysql://".len() => &url[..i],

@@ -141,7 +141,8 @@ where
 impl<C, P> Io for AsyncIo<'_, C, P>
 where
     C: AsyncConnection,
-    P: AsyncStatements<C>,
+    P: AsyncStatements<C> + Send,
+    P::Row: Send,
 {
     type Row = P::Row;
 
@@ -187,7 +188,8 @@ impl<C, P> ReturningIo for AsyncIo<'_, C, P>
 where
     C: AsyncConnection,
     C::Backend: SupportsReturning + SupportsOnConflict,
-    P: AsyncStatements<C>,
+    P: AsyncStatements<C> + Send,
+    P::Row: Send,
 {
     async fn insert_returning(&mut self) -> QueryResult<Option<P::Row>> {
         self.call.insert_returning(self.conn).await
@@ -218,7 +220,7 @@ pub trait AsyncGetOrCreateBackend<C, M, K, D, Mk>: Backend + crate::query::seale
         conn: &mut C,
         key: K,
         defaults: D,
-    ) -> impl Future<Output = QueryResult<(M, bool)>>;
+    ) -> impl Future<Output = QueryResult<(M, bool)>> + Send;
 }
 
 impl<DB, C, M, K, D, Mk> AsyncGetOrCreateBackend<C, M, K, D, Mk> for DB
@@ -229,14 +231,20 @@ where
     K: Lookup + Clone,
     D: InsertValues<M::Table, K, Mk>,
     Call<M, K, D, Mk, ()>: AsyncStatements<C, Row = M>,
+    Call<M, K, D, Mk, ()>: Send,
+    M: Send,
     for<'c> DB: Algorithms<AsyncIo<'c, C, Call<M, K, D, Mk, ()>>>,
 {
-    async fn get_or_create(conn: &mut C, key: K, defaults: D) -> QueryResult<(M, bool)> {
-        let mut io = AsyncIo {
-            conn,
-            call: Call::new(key, defaults, ()),
-        };
-        DB::get_or_create(&mut io).await
+    fn get_or_create(
+        conn: &mut C,
+        key: K,
+        defaults: D,
+    ) -> impl Future<Output = QueryResult<(M, bool)>> + Send {
+        let call = Call::new(key, defaults, ());
+        async move {
+            let mut io = AsyncIo { conn, call };
+            DB::get_or_create(&mut io).await
+        }
     }
 }
 
@@ -265,7 +273,7 @@ pub trait AsyncUpdateOrCreateBackend<C, M, K, U, D, Mk>:
         key: K,
         update: U,
         create: D,
-    ) -> impl Future<Output = QueryResult<(M, bool)>>;
+    ) -> impl Future<Output = QueryResult<(M, bool)>> + Send;
 }
 
 impl<DB, C, M, K, U, D, Mk> AsyncUpdateOrCreateBackend<C, M, K, U, D, Mk> for DB
@@ -277,6 +285,8 @@ where
     U: AsChangeset<Target = M::Table>,
     D: InsertValues<M::Table, K, Mk>,
     Call<M, K, D, Mk, U::Changeset>: AsyncStatements<C, Row = M>,
+    Call<M, K, D, Mk, U::Changeset>: Send,
+    M: Send,
     for<'c> DB: Algorithms<AsyncIo<'c, C, Call<M, K, D, Mk, U::Changeset>>>,
 {
     fn update_or_create_with(
@@ -284,7 +294,7 @@ where
         key: K,
         update: U,
         create: D,
-    ) -> impl Future<Output = QueryResult<(M, bool)>> {
+    ) -> impl Future<Output = QueryResult<(M, bool)>> + Send {
         // The changeset is built before the future: `update` is not held
         // across an await, so it need not be `Send`.
         let call = Call::new(key, create, update.as_changeset());

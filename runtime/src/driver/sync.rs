@@ -132,7 +132,8 @@ where
 impl<C, P> Io for SyncIo<'_, C, P>
 where
     C: Connection,
-    P: SyncStatements<C>,
+    P: SyncStatements<C> + Send,
+    P::Row: Send,
 {
     type Row = P::Row;
 
@@ -181,7 +182,8 @@ impl<C, P> ReturningIo for SyncIo<'_, C, P>
 where
     C: Connection,
     C::Backend: SupportsReturning + SupportsOnConflict,
-    P: SyncStatements<C>,
+    P: SyncStatements<C> + Send,
+    P::Row: Send,
 {
     async fn insert_returning(&mut self) -> QueryResult<Option<P::Row>> {
         self.call.insert_returning(self.conn)
@@ -220,6 +222,8 @@ where
     K: Lookup + Clone,
     D: InsertValues<M::Table, K, Mk>,
     Call<M, K, D, Mk, ()>: SyncStatements<C, Row = M>,
+    Call<M, K, D, Mk, ()>: Send,
+    M: Send,
     for<'c> DB: Algorithms<SyncIo<'c, C, Call<M, K, D, Mk, ()>>>,
 {
     fn get_or_create(conn: &mut C, key: K, defaults: D) -> QueryResult<(M, bool)> {
@@ -261,6 +265,8 @@ where
     U: AsChangeset<Target = M::Table>,
     D: InsertValues<M::Table, K, Mk>,
     Call<M, K, D, Mk, U::Changeset>: SyncStatements<C, Row = M>,
+    Call<M, K, D, Mk, U::Changeset>: Send,
+    M: Send,
     for<'c> DB: Algorithms<SyncIo<'c, C, Call<M, K, D, Mk, U::Changeset>>>,
 {
     fn update_or_create_with(conn: &mut C, key: K, update: U, create: D) -> QueryResult<(M, bool)> {

@@ -308,7 +308,10 @@ fn a_deadlock_reported_as_unknown_is_retried_standalone() {
         (SelectForUpdate, Row("ann")),
         (Commit, Done),
     ];
-    assert_eq!(update_or_create::<Mysql>(STANDALONE, script), Ok(("ann", false)));
+    assert_eq!(
+        update_or_create::<Mysql>(STANDALONE, script),
+        Ok(("ann", false))
+    );
 }
 
 #[test]
@@ -325,7 +328,13 @@ fn a_deadlock_reported_as_unknown_is_a_serialization_failure_in_a_transaction() 
         Err((SerializationFailure, false))
     );
     // Other errors keep their kind.
-    let timeout = db_error(Unknown, "Lock wait timeout exceeded; try restarting transaction");
+    let timeout = db_error(
+        Unknown,
+        "Lock wait timeout exceeded; try restarting transaction",
+    );
     let script = vec![(Select, Fail(timeout))];
-    assert_eq!(get_or_create::<Mysql>(IN_TRANSACTION, script), Err((Unknown, false)));
+    assert_eq!(
+        get_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((Unknown, false))
+    );
 }
