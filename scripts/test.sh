@@ -31,3 +31,6 @@ cargo test --workspace --doc --all-features
 
 say "quickstart example"
 scripts/quickstart.sh
+
+say "async example: 64 concurrent requests over a pool (SQLite)"
+cargo run --quiet --example async_web

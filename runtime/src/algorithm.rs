@@ -20,7 +20,16 @@ use core::future::Future;
 use core::time::Duration;
 
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod server;
 use diesel::QueryResult;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) use server::{begin_if, end_if, is_duplicate, Duplicates};
+/// SQLite's statements absorb every conflict on the key: no budget of
+/// duplicates on other indexes to keep.
+#[cfg(not(any(feature = "postgres", feature = "mysql")))]
+pub(crate) type Duplicates = ();
 
 /// The steps every backend's algorithms use.
 ///
@@ -66,6 +75,7 @@ pub trait Io: Send {
 }
 
 /// Statements with `RETURNING` and `ON CONFLICT (key)`: SQLite, PostgreSQL.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub trait ReturningIo: Io {
     /// `INSERT .. ON CONFLICT (<key columns>) DO NOTHING RETURNING <row>`:
     /// the row if this statement inserted it.
@@ -122,14 +132,6 @@ pub(crate) struct Errors {
     /// Whether the database aborted the work, so that running it again from
     /// the start is safe.
     pub(crate) retryable: fn(&Error) -> bool,
-}
-
-impl Errors {
-    /// A backend whose statements never need running again.
-    pub(crate) const NEVER_RETRIED: Errors = Errors {
-        normalize: core::convert::identity,
-        retryable: |_| false,
-    };
 }
 
 /// The runs of one call: once inside the caller's transaction; as a
@@ -227,36 +229,6 @@ async fn get_or_create_once<E: Io>(
     Err(vanished())
 }
 
-/// Open a transaction (a savepoint inside the caller's) when `wrap` is true.
-pub(crate) async fn begin_if<E: Io>(io: &mut E, wrap: bool) -> QueryResult<()> {
-    if wrap {
-        io.begin().await
-    } else {
-        Ok(())
-    }
-}
-
-/// End what [`begin_if`] opened, as Diesel's `transaction` does: commit
-/// after a success, roll back after an error and return that error (or the
-/// rollback's own error, if it failed otherwise than by a broken transaction
-/// manager).
-pub(crate) async fn end_if<E: Io, R>(
-    io: &mut E,
-    wrap: bool,
-    result: QueryResult<R>,
-) -> QueryResult<R> {
-    if !wrap {
-        return result;
-    }
-    match result {
-        Ok(value) => io.commit().await.map(|()| value),
-        Err(error) => match io.rollback().await {
-            Ok(()) | Err(Error::BrokenTransactionManager) => Err(error),
-            Err(rollback_error) => Err(rollback_error),
-        },
-    }
-}
-
 /// A random pause in `[0, min(2^run, 128)]` ms, so that callers that just
 /// collided spread out instead of colliding again.
 pub(crate) fn backoff(run: u32) -> Duration {
@@ -269,40 +241,6 @@ pub(crate) fn backoff(run: u32) -> Duration {
 /// The longest pause after `run` runs, in microseconds.
 pub(crate) fn backoff_cap_us(run: u32) -> u64 {
     1000u64 << run.min(7)
-}
-
-/// A unique violation, on any index.
-pub(crate) fn is_duplicate(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-    )
-}
-
-/// Unique violations that a call could not attribute to a concurrent insert
-/// of its own key.
-///
-/// A racing insert of the same key can fail on *another* unique index (the
-/// defaults of both callers carry the same `username`, say): PostgreSQL
-/// resolves `ON CONFLICT` only for the key's index and raises any other
-/// duplicate, and MySQL's error names an index, not columns. Such a failure
-/// is only seen after the other insert committed, so the next attempt finds
-/// the key's row. A second unique violation in a row, with no row for the key
-/// in between, is a real conflict on another column, and its error is
-/// returned.
-#[derive(Default)]
-pub(crate) struct Duplicates(u32);
-
-impl Duplicates {
-    /// Record a unique violation; `Err` (with it) if it is the second.
-    pub(crate) fn not_on_key(&mut self, error: Error) -> QueryResult<()> {
-        self.0 += 1;
-        if self.0 >= 2 {
-            Err(error)
-        } else {
-            Ok(())
-        }
-    }
 }
 
 /// The error of a call that ran out of attempts because, each time, a
@@ -373,16 +311,6 @@ mod tests {
         assert_eq!(backoff_cap_us(60), 128_000);
         let pauses: std::collections::HashSet<_> = (0..20).map(|_| backoff(6)).collect();
         assert!(pauses.len() > 10, "backoff is not random: {pauses:?}");
-    }
-
-    #[test]
-    fn the_second_duplicate_is_returned() {
-        let mut duplicates = Duplicates::default();
-        assert!(duplicates.not_on_key(Error::NotFound).is_ok());
-        assert!(matches!(
-            duplicates.not_on_key(Error::NotFound),
-            Err(Error::NotFound)
-        ));
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! transaction and runs again after a serialization failure or a deadlock.
 
 use core::future::Future;
+use core::marker::PhantomData;
 
 use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
@@ -46,10 +47,10 @@ use crate::algorithm::{
 use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
 use crate::driver::sync::{SyncIo, SyncStatements};
-use crate::key::Lookup;
+use crate::key::{ColumnTuple, Lookup};
 use crate::model::Model;
 use crate::query::{
-    sealed::Sealed, From, Insert, OnConflictDoUpdate, Returning, SupportsOnConflict,
+    push_column_list, sealed::Sealed, From, Insert, Returning, SupportsOnConflict,
     SupportsReturning,
 };
 
@@ -170,6 +171,38 @@ impl QueryFragment<Pg> for XmaxIsZero {
 }
 
 type RowAndCreated<M> = (SelectionOf<M, Pg>, XmaxIsZero);
+
+/// ` ON CONFLICT (<columns>) DO UPDATE SET <changeset>`, for the key's
+/// column tuple `Cols` (PostgreSQL)
+///
+/// As with [`OnConflictDoNothing`], a conflict on any other unique index
+/// still fails the statement. The changeset must not be empty (PostgreSQL
+/// would reject `SET` with nothing after it); callers check `is_noop` first.
+#[derive(Debug)]
+pub(crate) struct OnConflictDoUpdate<'a, Cols, U>(pub(crate) &'a U, PhantomData<fn() -> Cols>);
+
+impl<'a, Cols, U> OnConflictDoUpdate<'a, Cols, U> {
+    pub(crate) fn new(changeset: &'a U) -> Self {
+        OnConflictDoUpdate(changeset, PhantomData)
+    }
+}
+
+impl<Cols: ColumnTuple, U: QueryFragment<DB>, DB: SupportsOnConflict> QueryFragment<DB>
+    for OnConflictDoUpdate<'_, Cols, U>
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(" ON CONFLICT (");
+        push_column_list::<Cols, DB>(&mut out)?;
+        out.push_sql(") DO UPDATE SET ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+/// Changesets have no query id, so neither has the clause that holds one.
+impl<Cols, U> QueryId for OnConflictDoUpdate<'_, Cols, U> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
 
 /// The upsert of call `Self` on PostgreSQL connection `C`, synchronously.
 pub trait SyncUpsert<C: Connection<Backend = Pg>>: SyncStatements<C> {

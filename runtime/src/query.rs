@@ -151,39 +151,7 @@ impl<Cols: 'static> QueryId for OnConflictDoNothing<Cols> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-/// ` ON CONFLICT (<columns>) DO UPDATE SET <changeset>`, for the key's
-/// column tuple `Cols` (PostgreSQL)
-///
-/// As with [`OnConflictDoNothing`], a conflict on any other unique index
-/// still fails the statement. The changeset must not be empty (PostgreSQL
-/// would reject `SET` with nothing after it); callers check `is_noop` first.
-#[derive(Debug)]
-pub(crate) struct OnConflictDoUpdate<'a, Cols, U>(pub(crate) &'a U, PhantomData<fn() -> Cols>);
-
-impl<'a, Cols, U> OnConflictDoUpdate<'a, Cols, U> {
-    pub(crate) fn new(changeset: &'a U) -> Self {
-        OnConflictDoUpdate(changeset, PhantomData)
-    }
-}
-
-impl<Cols: ColumnTuple, U: QueryFragment<DB>, DB: SupportsOnConflict> QueryFragment<DB>
-    for OnConflictDoUpdate<'_, Cols, U>
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql(" ON CONFLICT (");
-        push_column_list::<Cols, DB>(&mut out)?;
-        out.push_sql(") DO UPDATE SET ");
-        self.0.walk_ast(out.reborrow())
-    }
-}
-
-/// Changesets have no query id, so neither has the clause that holds one.
-impl<Cols, U> QueryId for OnConflictDoUpdate<'_, Cols, U> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-fn push_column_list<Cols: ColumnTuple, DB: Backend>(
+pub(crate) fn push_column_list<Cols: ColumnTuple, DB: Backend>(
     out: &mut AstPass<'_, '_, DB>,
 ) -> QueryResult<()> {
     for (i, name) in Cols::NAMES.iter().enumerate() {
@@ -295,8 +263,9 @@ mod tests {
     use diesel::query_builder::QueryFragment;
     use diesel::sqlite::Sqlite;
 
-    use super::{OnConflictDoNothing, OnConflictDoUpdate, Returning};
+    use super::{OnConflictDoNothing, Returning};
     use crate::mysql::{ForUpdate, LockInShareMode};
+    use crate::postgres::OnConflictDoUpdate;
     use crate::postgres::XmaxIsZero;
 
     diesel::table! {

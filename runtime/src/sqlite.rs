@@ -37,6 +37,12 @@ impl Sealed for Sqlite {}
 impl SupportsReturning for Sqlite {}
 impl SupportsOnConflict for Sqlite {}
 
+/// SQLite's statements never need running again: one writer at a time.
+const ERRORS: Errors = Errors {
+    normalize: core::convert::identity,
+    retryable: |_| false,
+};
+
 /// The step SQLite's algorithms add to [`ReturningIo`].
 pub trait SqliteIo: ReturningIo {
     /// Refuse an insert that names a column twice, as PostgreSQL and MySQL
@@ -46,8 +52,7 @@ pub trait SqliteIo: ReturningIo {
 
 impl<E: SqliteIo> Algorithms<E> for Sqlite {
     async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        // Statements never need running again: SQLite has one writer at a time.
-        algorithm::get_or_create(io, Errors::NEVER_RETRIED, async |io, _, _| {
+        algorithm::get_or_create(io, ERRORS, async |io, _, _| {
             io.check_insert_columns()?;
             if let Some(row) = io.insert_returning().await? {
                 return Ok(Some((row, true)));

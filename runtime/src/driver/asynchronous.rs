@@ -18,7 +18,9 @@ use diesel::sql_types::SqlType;
 use diesel::{OptionalExtension, QueryResult, SelectableHelper};
 use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
 
-use crate::algorithm::{self, Algorithms, Io, ReturningIo};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::algorithm::ReturningIo;
+use crate::algorithm::{self, Algorithms, Io};
 use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
 use crate::key::{Lookup, LookupFilter, LookupQueryId};
@@ -184,6 +186,7 @@ where
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<C, P> ReturningIo for AsyncIo<'_, C, P>
 where
     C: AsyncConnection,

@@ -9,7 +9,9 @@ use std::time::Duration;
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel::QueryResult;
 
-use crate::algorithm::{backoff_cap_us, Algorithms, Io, ReturningIo, StaticInfo};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::algorithm::ReturningIo;
+use crate::algorithm::{backoff_cap_us, Algorithms, Io, StaticInfo};
 
 /// A step an algorithm asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +198,7 @@ impl Io for Script {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl ReturningIo for Script {
     async fn insert_returning(&mut self) -> QueryResult<Option<&'static str>> {
         self.row(InsertReturning)

@@ -15,7 +15,9 @@ use diesel::query_source::QuerySource;
 use diesel::sql_types::SqlType;
 use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl, SelectableHelper};
 
-use crate::algorithm::{self, Algorithms, Io, ReturningIo};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::algorithm::ReturningIo;
+use crate::algorithm::{self, Algorithms, Io};
 use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
 use crate::key::{Lookup, LookupFilter, LookupQueryId};
@@ -178,6 +180,7 @@ where
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<C, P> ReturningIo for SyncIo<'_, C, P>
 where
     C: Connection,
