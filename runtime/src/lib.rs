@@ -75,7 +75,7 @@ mod unique;
 mod verify;
 
 pub use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
-pub use crate::key::{Key, KeyExpressionMethods, Lookup};
+pub use crate::key::{Key, KeyExpressionMethods, KeyValue, Lookup};
 pub use crate::model::GetOrCreate;
 pub use crate::unique::UniqueKey;
 pub use crate::verify::{
@@ -101,7 +101,7 @@ pub mod __private {
     pub use crate::defaults::InsertValues;
     #[cfg(feature = "async")]
     pub use crate::driver::asynchronous::{AsyncGetOrCreateBackend, AsyncUpdateOrCreateBackend};
-    pub use crate::key::{ColumnTuple, KeyPart, KeyValue, LookupFilter, LookupQueryId};
+    pub use crate::key::{ColumnTuple, KeyPart, LookupFilter, LookupQueryId};
     pub use crate::model::Model;
     pub use crate::unique::UniqueKey;
     pub use crate::verify::Schema;
