@@ -115,14 +115,12 @@ async fn upsert<E: UpsertIo>(io: &mut E, standalone: bool) -> QueryResult<(E::Ro
         }
     };
     match upserted {
-        // PostgreSQL checks NOT NULL and CHECK constraints on the row to
-        // insert before it looks for a conflict, so create values that
-        // could not make a row fail even when the row exists. Then the
-        // call is an update, or the insert's error.
-        Err(Error::DatabaseError(
-            DatabaseErrorKind::NotNullViolation | DatabaseErrorKind::CheckViolation,
-            _,
-        )) => {
+        // PostgreSQL evaluates the row to insert, and checks its NOT NULL and
+        // CHECK constraints, before it looks for a conflict: create values
+        // that cannot form a row (a NULL, a failed CHECK, a value too long,
+        // a bad cast, a division by zero) fail the upsert even when the row
+        // exists. Then the call is an update, or the insert's error.
+        Err(ref error) if create_values_may_have_failed(error) => {
             begin_if(io, !standalone).await?;
             let updated = io.update_returning().await;
             match end_if(io, !standalone, updated).await? {
@@ -131,6 +129,22 @@ async fn upsert<E: UpsertIo>(io: &mut E, standalone: bool) -> QueryResult<(E::Ro
             }
         }
         result => result,
+    }
+}
+
+/// Whether an upsert's error may come from its create values alone: a
+/// NOT NULL or CHECK violation, or an error Diesel does not classify (data
+/// exceptions such as 22001 value too long, 22P02 invalid input, 22012
+/// division by zero arrive as `Unknown`), except a deadlock, which is
+/// retried instead.
+fn create_values_may_have_failed(error: &Error) -> bool {
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::NotNullViolation | DatabaseErrorKind::CheckViolation,
+            _,
+        ) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, _) => !is_retryable(error),
+        _ => false,
     }
 }
 

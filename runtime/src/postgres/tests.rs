@@ -317,3 +317,57 @@ fn only_aborted_work_is_retryable() {
     )));
     assert!(!is_retryable(&diesel::result::Error::NotFound));
 }
+
+#[test]
+fn update_or_create_falls_back_to_the_update_when_create_values_fail_for_any_reason() {
+    for message in [
+        "value too long for type character varying(5)",
+        "invalid input syntax for type integer: \"x\"",
+        "division by zero",
+    ] {
+        let script = vec![
+            (Upsert, Fail(db_error(Unknown, message))),
+            (UpdateReturning, Row("ann")),
+        ];
+        assert_eq!(
+            update_or_create::<Pg>(STANDALONE, script),
+            Ok(("ann", false)),
+            "{message}"
+        );
+        let script = vec![
+            (Upsert, Fail(db_error(Unknown, message))),
+            (UpdateReturning, NoRow),
+        ];
+        assert_eq!(
+            update_or_create::<Pg>(STANDALONE, script),
+            Err((Unknown, false)),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn update_or_create_does_not_fall_back_on_a_deadlock_or_a_foreign_key() {
+    // A deadlock runs the call again instead.
+    let script = vec![
+        (Upsert, Fail(deadlock())),
+        (Pause, Done),
+        (Upsert, Upserted("ann", false)),
+    ];
+    assert_eq!(
+        update_or_create::<Pg>(STANDALONE, script),
+        Ok(("ann", false))
+    );
+    let fk = db_error(
+        diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+        "violates foreign key constraint",
+    );
+    let script = vec![(Upsert, Fail(fk))];
+    assert_eq!(
+        update_or_create::<Pg>(STANDALONE, script),
+        Err((
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            false
+        ))
+    );
+}

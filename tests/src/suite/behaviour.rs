@@ -10,7 +10,7 @@ use crate::counter::StatementCounter;
 use crate::models::*;
 use crate::on;
 use crate::schema::*;
-use crate::suite::{bump, count_users};
+use crate::suite::{bump, count_users, visits_of};
 
 fn ann<C: crate::backend::AsConnRef>(conn: &mut C) -> User {
     on!(conn, |c| User::get_or_create(
@@ -262,6 +262,51 @@ pub fn update_or_create_with_uses_update_values_or_create_values<B: TestBackend>
         assert_eq!((u.visits, u.email.as_str()), (expected, "ann@x.io"));
     }
     assert_eq!(count_users(&mut conn), 1);
+}
+
+/// Create values that cannot form a row (a NULL in a NOT NULL column, a
+/// division by zero, a bad cast) never fail the update of an existing row,
+/// standalone or inside the caller's transaction, which stays usable:
+/// like Django's `create_defaults`, they are for creating only.
+pub fn create_values_that_cannot_form_a_row_never_fail_an_update<B: TestBackend>() {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Integer;
+
+    let db = B::Db::new("uoc-bad-create");
+    let mut conn = db.connect();
+    let bump_with = |c: &mut B::Conn, create: &'static str| {
+        on!(c, |c| User::update_or_create_with(
+            c,
+            users::email.key("ann@x.io"),
+            users::visits.eq(users::visits + 1),
+            (
+                names("ann", "Ann", "Lee"),
+                users::visits.eq(sql::<Integer>(create))
+            ),
+        ))
+    };
+    let (u, created) = bump_with(&mut conn, "1").unwrap();
+    assert_eq!((u.visits, created), (1, true));
+    let bad = ["NULL", "1 / 0", "CAST('x' AS INTEGER)"];
+    let mut visits = 1;
+    for create in bad {
+        let (u, created) = bump_with(&mut conn, create).unwrap_or_else(|e| panic!("{create}: {e}"));
+        visits += 1;
+        assert_eq!((u.visits, created), (visits, false), "{create}");
+    }
+    crate::txn::begin(&mut conn);
+    for create in bad {
+        let (u, created) = bump_with(&mut conn, create).unwrap_or_else(|e| panic!("{create}: {e}"));
+        visits += 1;
+        assert_eq!(
+            (u.visits, created),
+            (visits, false),
+            "{create} in a transaction"
+        );
+    }
+    assert_eq!(count_users(&mut conn), 1, "the transaction stays usable");
+    crate::txn::commit(&mut conn);
+    assert_eq!(visits_of(&mut db.connect(), "ann@x.io"), Some(visits));
 }
 
 /// An `AsChangeset` whose only field is `None`: it updates nothing.
