@@ -75,6 +75,10 @@ impl Db {
         }
         Db(db)
     }
+    /// The database's name.
+    pub fn database(&self) -> &str {
+        &self.0.database
+    }
 
     /// A new connection, at `isolation` if given (`REPEATABLE READ` or
     /// `READ COMMITTED`), else the server's default.

@@ -29,6 +29,10 @@ impl Db {
         }
         Db(db)
     }
+    /// The schema's name.
+    pub fn schema(&self) -> &str {
+        &self.0.schema
+    }
 
     /// A new connection, at `isolation` if given (`READ COMMITTED`,
     /// `REPEATABLE READ` or `SERIALIZABLE`), else the server's default.

@@ -35,6 +35,10 @@ impl Db {
         }
         Db(db)
     }
+    /// The database file's path.
+    pub fn path(&self) -> &str {
+        self.0.path.to_str().expect("temporary path is UTF-8")
+    }
 
     /// A new connection. SQLite has one isolation level (serializable):
     /// `isolation` is ignored.
