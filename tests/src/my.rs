@@ -227,7 +227,12 @@ impl ServerBackend for Mysql {
 
     /// Polls `INNODB_TRX`, up to 22 s.
     fn wait_until_blocked(observer: &mut MysqlConnection, id: u64) {
-        // InnoDB refreshes INNODB_TRX only when it was not read for 0.1 s: poll slower.
+        // InnoDB refreshes INNODB_TRX only when it was not read for 0.1 s: poll
+        // slower, and one test at a time. Two tests polling at once (they run in
+        // parallel) keep the cache fresh-looking and stale, and neither sees its
+        // connection wait (seen in CI: both gave up after 22 s).
+        static ONE_READER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _only_reader = ONE_READER.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..150 {
             let w: Waiting = diesel::sql_query(
                 "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX \
