@@ -1,6 +1,7 @@
 //! Several OS processes, each with its own connection (the way web servers
 //! run workers), race on the same keys: one row per key, one creator per
-//! key, every increment of a shared counter kept, zero errors.
+//! key, every increment of a shared counter kept, zero errors. With feature
+//! `async`, half the processes use diesel-async and the crate's async API.
 
 use std::process::Command;
 
@@ -29,15 +30,31 @@ macro_rules! outcome {
 const PROCESSES: usize = 8;
 const KEYS: usize = 100;
 
+/// The workers' backend arguments: `backend`, or with feature `async` half
+/// `backend` and half `backend-async`.
+fn workers(backend: &str) -> Vec<String> {
+    (0..PROCESSES)
+        .map(|i| {
+            if cfg!(feature = "async") && i % 2 == 1 {
+                format!("{backend}-async")
+            } else {
+                backend.to_owned()
+            }
+        })
+        .collect()
+}
+
 /// Start the workers, release them together, and check what they did.
 /// `outcome()` returns the rows with a worker key and the counter's value.
 fn race(backend: &str, target: &str, outcome: impl FnOnce() -> (i64, Option<i32>)) {
     let start = std::env::temp_dir().join(format!("goc-start-{backend}-{}", std::process::id()));
     let _ = std::fs::remove_file(&start);
-    let workers: Vec<_> = (0..PROCESSES)
-        .map(|_| {
+    let kinds = workers(backend);
+    let workers: Vec<_> = kinds
+        .iter()
+        .map(|kind| {
             Command::new(env!("CARGO_BIN_EXE_race-worker"))
-                .args([backend, target, &KEYS.to_string(), start.to_str().unwrap()])
+                .args([kind, target, &KEYS.to_string(), start.to_str().unwrap()])
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("start a worker")
@@ -61,7 +78,8 @@ fn race(backend: &str, target: &str, outcome: impl FnOnce() -> (i64, Option<i32>
     let _ = std::fs::remove_file(&start);
     let (rows, visits) = outcome();
     eprintln_direct(&format!(
-        "RACE | {backend:<8} | default         | processes  | get_or_create+counter      | processes {PROCESSES} | calls {} | key rows {rows} | creators {created} | counter {visits:?} | failed workers {}",
+        "RACE | {backend:<8} | default         | processes  | get_or_create+counter      | processes {PROCESSES} ({} async) | calls {} | key rows {rows} | creators {created} | counter {visits:?} | failed workers {}",
+        kinds.iter().filter(|k| k.ends_with("-async")).count(),
         2 * PROCESSES * KEYS,
         failed.len()
     ));

@@ -9,13 +9,16 @@
 //! The crate's operations cannot be called through a generic connection: their
 //! bounds are the runtime's per-backend traits, with a marker parameter that
 //! only a concrete call infers. So the suites reach the concrete connection
-//! through [`on!`](crate::on): it matches [`ConnRef`] and repeats the body in
-//! one arm per connection type, and each arm is type-checked on its own
-//! backend. That macro is the one place where a call meets a connection, and
-//! where another execution model (an async driver) would add its arms.
+//! through [`dispatch!`](crate::dispatch): it matches [`ConnRef`] and repeats
+//! the code in one arm per connection type, each type-checked on its own
+//! backend. A sync connection runs the sync code; an async one (feature
+//! `async`: diesel-async's connections, plain and pooled, each an
+//! [`AsyncConn`](crate::asyncs::AsyncConn)) runs the async code, awaited. The
+//! suites call the crate with [`call!`](crate::call) and run their own queries
+//! with [`query!`](crate::query), [`exec`](crate::exec) and [`crate::txn`]; so
+//! one generic suite runs on both drivers of the crate.
 
 use diesel::result::Error;
-use diesel::Connection;
 use diesel_get_or_create::Unusable;
 
 /// A transaction isolation level a test runs at.
@@ -154,8 +157,8 @@ pub trait TestBackend: Sized + 'static {
     /// The backend's name in the `RACE |` lines.
     const NAME: &'static str;
 
-    /// The backend's connection.
-    type Conn: Connection + AsConnRef + Send + 'static;
+    /// The backend's connection (sync, or async: [`crate::asyncs`]).
+    type Conn: AsConnRef + Send + 'static;
 
     /// A fresh database (or schema, or file) of one test.
     type Db: TestDatabase<Conn = Self::Conn>;
@@ -204,13 +207,13 @@ pub trait ServerBackend: TestBackend {
     /// locked until the writer's transaction ends.
     const LOCK_ISOLATIONS: &'static [Isolation];
 
-    /// A pooled connection (r2d2).
-    type Pooled: Connection + AsConnRef + Send;
+    /// A pooled connection (r2d2; deadpool for the async connections).
+    type Pooled: AsConnRef + Send;
 
     /// A pool of connections to a test database.
-    type Pool;
+    type Pool: Sync;
 
-    /// An r2d2 pool of up to `size` connections to `db`.
+    /// A pool of up to `size` connections to `db`.
     fn pool(db: &Self::Db, size: u32) -> Self::Pool;
 
     /// A connection from `pool`.
@@ -219,18 +222,25 @@ pub trait ServerBackend: TestBackend {
     /// The connection's session id on the server.
     fn session_id(conn: &mut Self::Conn) -> u64;
 
+    /// A (sync) connection that watches, kills and probes the connections
+    /// under test.
+    type Admin: AsConnRef + Send;
+
+    /// A new [`Admin`](Self::Admin) connection to `db`.
+    fn admin(db: &Self::Db) -> Self::Admin;
+
     /// Wait (polling the server) until session `id` waits for a lock.
-    fn wait_until_blocked(observer: &mut Self::Conn, id: u64);
+    fn wait_until_blocked(observer: &mut Self::Admin, id: u64);
 
     /// End session `id` from another connection.
-    fn kill_session(admin: &mut Self::Conn, id: u64);
+    fn kill_session(admin: &mut Self::Admin, id: u64);
 
     /// A connection for [`locked_read`](Self::locked_read).
-    fn lock_prober(db: &Self::Db) -> Self::Conn;
+    fn lock_prober(db: &Self::Db) -> Self::Admin;
 
     /// `visits` of the user `email`, read with a row lock; fails at once (or
     /// within about a second) if another transaction holds the row.
-    fn locked_read(conn: &mut Self::Conn, email: &str) -> diesel::QueryResult<i32>;
+    fn locked_read(conn: &mut Self::Admin, email: &str) -> diesel::QueryResult<i32>;
 
     /// Whether `err` is [`locked_read`](Self::locked_read) refused by a lock.
     fn is_lock_refusal(err: &Error) -> bool;
@@ -248,16 +258,30 @@ pub enum ConnRef<'a> {
     Mysql(&'a mut diesel::MysqlConnection),
     #[cfg(feature = "mysql")]
     MysqlPooled(&'a mut crate::my::Pooled),
+    #[cfg(all(feature = "async", feature = "sqlite"))]
+    AsyncSqlite(&'a mut crate::asyncs::AsyncConn<crate::asyncs::SqliteWrapper>),
+    #[cfg(all(feature = "async", feature = "postgres"))]
+    AsyncPg(&'a mut crate::asyncs::AsyncConn<diesel_async::AsyncPgConnection>),
+    #[cfg(all(feature = "async", feature = "postgres"))]
+    AsyncPgPooled(
+        &'a mut crate::asyncs::AsyncConn<crate::asyncs::Object<diesel_async::AsyncPgConnection>>,
+    ),
+    #[cfg(all(feature = "async", feature = "mysql"))]
+    AsyncMysql(&'a mut crate::asyncs::AsyncConn<diesel_async::AsyncMysqlConnection>),
+    #[cfg(all(feature = "async", feature = "mysql"))]
+    AsyncMysqlPooled(
+        &'a mut crate::asyncs::AsyncConn<crate::asyncs::Object<diesel_async::AsyncMysqlConnection>>,
+    ),
 }
 
-/// A connection type that [`on!`](crate::on) can run code on.
+/// A connection type that [`dispatch!`](crate::dispatch) can run code on.
 pub trait AsConnRef {
     fn conn_ref(&mut self) -> ConnRef<'_>;
 }
 
 macro_rules! as_conn_ref {
-    ($($feature:literal: $conn:ty => $variant:ident;)*) => {$(
-        #[cfg(feature = $feature)]
+    ($($feature:meta: $conn:ty => $variant:ident;)*) => {$(
+        #[cfg($feature)]
         impl AsConnRef for $conn {
             fn conn_ref(&mut self) -> ConnRef<'_> {
                 ConnRef::$variant(self)
@@ -267,32 +291,94 @@ macro_rules! as_conn_ref {
 }
 
 as_conn_ref! {
-    "sqlite": diesel::SqliteConnection => Sqlite;
-    "postgres": diesel::PgConnection => Pg;
-    "postgres": crate::pg::Pooled => PgPooled;
-    "mysql": diesel::MysqlConnection => Mysql;
-    "mysql": crate::my::Pooled => MysqlPooled;
+    feature = "sqlite": diesel::SqliteConnection => Sqlite;
+    feature = "postgres": diesel::PgConnection => Pg;
+    feature = "postgres": crate::pg::Pooled => PgPooled;
+    feature = "mysql": diesel::MysqlConnection => Mysql;
+    feature = "mysql": crate::my::Pooled => MysqlPooled;
+    all(feature = "async", feature = "sqlite"):
+        crate::asyncs::AsyncConn<crate::asyncs::SqliteWrapper> => AsyncSqlite;
+    all(feature = "async", feature = "postgres"):
+        crate::asyncs::AsyncConn<diesel_async::AsyncPgConnection> => AsyncPg;
+    all(feature = "async", feature = "postgres"):
+        crate::asyncs::AsyncConn<crate::asyncs::Object<diesel_async::AsyncPgConnection>> => AsyncPgPooled;
+    all(feature = "async", feature = "mysql"):
+        crate::asyncs::AsyncConn<diesel_async::AsyncMysqlConnection> => AsyncMysql;
+    all(feature = "async", feature = "mysql"):
+        crate::asyncs::AsyncConn<crate::asyncs::Object<diesel_async::AsyncMysqlConnection>> => AsyncMysqlPooled;
 }
 
-/// `on!(conn, |c| body)`: run `body` with `c` bound to `conn` as its concrete
-/// connection type. `conn` is a `&mut` of any [`AsConnRef`] type; the body is
-/// compiled once per connection type, so each backend's call is type-checked.
+/// `dispatch!(conn, |c| sync_code, async |a| async_code)`: run `sync_code`
+/// with `c` bound to `conn` as its concrete sync connection type, or
+/// `async_code` (which may `.await`) with `a` bound to its concrete async
+/// connection, on the connection's runtime. `conn` is a `&mut` of any
+/// [`AsConnRef`] type; each arm is compiled for its own connection type, so
+/// each backend's call is type-checked.
 ///
-/// Every call of the crate's operations in the suites goes through here.
+/// Every statement of the suites goes through here.
 #[macro_export]
-macro_rules! on {
-    ($conn:expr, |$c:ident| $body:expr) => {
+macro_rules! dispatch {
+    ($conn:expr, |$c:ident| $sync:expr, async |$a:ident| $async:expr $(,)?) => {
         match $crate::backend::AsConnRef::conn_ref($conn) {
             #[cfg(feature = "sqlite")]
-            $crate::backend::ConnRef::Sqlite($c) => $body,
+            $crate::backend::ConnRef::Sqlite($c) => $sync,
             #[cfg(feature = "postgres")]
-            $crate::backend::ConnRef::Pg($c) => $body,
+            $crate::backend::ConnRef::Pg($c) => $sync,
             #[cfg(feature = "postgres")]
-            $crate::backend::ConnRef::PgPooled($c) => $body,
+            $crate::backend::ConnRef::PgPooled($c) => $sync,
             #[cfg(feature = "mysql")]
-            $crate::backend::ConnRef::Mysql($c) => $body,
+            $crate::backend::ConnRef::Mysql($c) => $sync,
             #[cfg(feature = "mysql")]
-            $crate::backend::ConnRef::MysqlPooled($c) => $body,
+            $crate::backend::ConnRef::MysqlPooled($c) => $sync,
+            #[cfg(all(feature = "async", feature = "sqlite"))]
+            $crate::backend::ConnRef::AsyncSqlite(conn) => conn.run(async |$a| $async),
+            #[cfg(all(feature = "async", feature = "postgres"))]
+            $crate::backend::ConnRef::AsyncPg(conn) => conn.run(async |$a| $async),
+            #[cfg(all(feature = "async", feature = "postgres"))]
+            $crate::backend::ConnRef::AsyncPgPooled(conn) => conn.run(async |$a| $async),
+            #[cfg(all(feature = "async", feature = "mysql"))]
+            $crate::backend::ConnRef::AsyncMysql(conn) => conn.run(async |$a| $async),
+            #[cfg(all(feature = "async", feature = "mysql"))]
+            $crate::backend::ConnRef::AsyncMysqlPooled(conn) => conn.run(async |$a| $async),
         }
+    };
+}
+
+/// A call of the crate on `conn`, through its sync or its async API:
+/// `call!(conn, User::get_or_create(key, defaults))` (the connection is the
+/// first argument, added here), or `call!(conn, verify_all(&[..]))`. The
+/// trait is named in full, so both APIs' traits can be in scope.
+#[macro_export]
+macro_rules! call {
+    ($conn:expr, verify_all($($arg:expr),* $(,)?)) => {
+        $crate::dispatch!(
+            $conn,
+            |c| ::diesel_get_or_create::verify_all(c, $($arg),*),
+            async |a| ::diesel_get_or_create::asynchronous::verify_all(a, $($arg),*).await,
+        )
+    };
+    ($conn:expr, $model:ident :: $op:ident ($($arg:expr),* $(,)?)) => {
+        $crate::dispatch!(
+            $conn,
+            |c| <$model as ::diesel_get_or_create::GetOrCreate>::$op(c, $($arg),*),
+            async |a| <$model as ::diesel_get_or_create::asynchronous::GetOrCreate>::$op(
+                a, $($arg),*
+            )
+            .await,
+        )
+    };
+}
+
+/// `query!(conn, method, query)`: Diesel's `query.method(conn)` (`execute`,
+/// `load`, `get_result`, `first`, ..), through `diesel::RunQueryDsl` or
+/// `diesel_async::RunQueryDsl`; `method::<T>` names the loaded type.
+#[macro_export]
+macro_rules! query {
+    ($conn:expr, $method:ident $(::<$t:ty>)?, $query:expr $(,)?) => {
+        $crate::dispatch!(
+            $conn,
+            |c| ::diesel::RunQueryDsl::$method$(::<$t>)?($query, c),
+            async |a| ::diesel_async::RunQueryDsl::$method$(::<$t>)?($query, a).await,
+        )
     };
 }

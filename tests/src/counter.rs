@@ -1,7 +1,6 @@
 //! Counting what a connection sends, through Diesel's instrumentation.
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel::Connection;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,9 +17,13 @@ pub struct StatementCounter {
 }
 
 impl StatementCounter {
-    pub fn install<C: Connection>(conn: &mut C) -> StatementCounter {
+    pub fn install<C: crate::backend::AsConnRef>(conn: &mut C) -> StatementCounter {
         let counter = StatementCounter::default();
-        conn.set_instrumentation(counter.clone());
+        crate::dispatch!(
+            conn,
+            |c| diesel::Connection::set_instrumentation(c, counter.clone()),
+            async |a| diesel_async::AsyncConnection::set_instrumentation(a, counter.clone()),
+        );
         counter
     }
 

@@ -158,6 +158,8 @@ pub mod models {
     }
 }
 
+#[cfg(feature = "async")]
+pub mod asyncs;
 pub mod backend;
 pub mod counter;
 #[cfg(feature = "mysql")]
@@ -187,22 +189,88 @@ pub fn assert_unique_violation(err: &diesel::result::Error) {
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-/// Open, commit or roll back a transaction the way Diesel's `transaction`
-/// does, so that Diesel (and the crate) know it is open. (A raw `BEGIN` sent
-/// with `batch_execute` is invisible to Diesel's transaction manager.)
+/// Open, commit or roll back a transaction the way Diesel's (or
+/// diesel-async's) `transaction` does, on any connection of the suites, so
+/// that Diesel (and the crate) know it is open. (A raw `BEGIN` sent with
+/// `batch_execute` is invisible to Diesel's transaction manager.)
 pub mod txn {
-    use diesel::connection::TransactionManager;
-    use diesel::Connection;
+    use crate::backend::AsConnRef;
+    use diesel::result::Error;
+    use diesel::QueryResult;
 
-    pub fn begin<C: Connection>(conn: &mut C) {
-        C::TransactionManager::begin_transaction(conn).unwrap()
+    pub fn try_begin<C: AsConnRef>(conn: &mut C) -> QueryResult<()> {
+        crate::dispatch!(conn, |c| sync::begin(c), async |a| {
+            crate::asyncs::txn::begin(a).await
+        })
     }
 
-    pub fn commit<C: Connection>(conn: &mut C) {
-        C::TransactionManager::commit_transaction(conn).unwrap()
+    pub fn try_commit<C: AsConnRef>(conn: &mut C) -> QueryResult<()> {
+        crate::dispatch!(conn, |c| sync::commit(c), async |a| {
+            crate::asyncs::txn::commit(a).await
+        })
     }
 
-    pub fn rollback<C: Connection>(conn: &mut C) {
-        C::TransactionManager::rollback_transaction(conn).unwrap()
+    pub fn try_rollback<C: AsConnRef>(conn: &mut C) -> QueryResult<()> {
+        crate::dispatch!(conn, |c| sync::rollback(c), async |a| {
+            crate::asyncs::txn::rollback(a).await
+        })
     }
+
+    pub fn begin<C: AsConnRef>(conn: &mut C) {
+        try_begin(conn).unwrap()
+    }
+
+    pub fn commit<C: AsConnRef>(conn: &mut C) {
+        try_commit(conn).unwrap()
+    }
+
+    pub fn rollback<C: AsConnRef>(conn: &mut C) {
+        try_rollback(conn).unwrap()
+    }
+
+    /// `f` in a transaction, as `Connection::transaction` runs it: committed
+    /// if it returns `Ok`, rolled back (and its error returned) if not.
+    pub fn transaction<C: AsConnRef, R>(
+        conn: &mut C,
+        f: impl FnOnce(&mut C) -> QueryResult<R>,
+    ) -> QueryResult<R> {
+        try_begin(conn)?;
+        match f(conn) {
+            Ok(value) => {
+                try_commit(conn)?;
+                Ok(value)
+            }
+            Err(error) => match try_rollback(conn) {
+                Ok(()) | Err(Error::BrokenTransactionManager) => Err(error),
+                Err(rollback_error) => Err(rollback_error),
+            },
+        }
+    }
+
+    mod sync {
+        use diesel::connection::TransactionManager;
+        use diesel::{Connection, QueryResult};
+
+        pub fn begin<C: Connection>(conn: &mut C) -> QueryResult<()> {
+            C::TransactionManager::begin_transaction(conn)
+        }
+
+        pub fn commit<C: Connection>(conn: &mut C) -> QueryResult<()> {
+            C::TransactionManager::commit_transaction(conn)
+        }
+
+        pub fn rollback<C: Connection>(conn: &mut C) -> QueryResult<()> {
+            C::TransactionManager::rollback_transaction(conn)
+        }
+    }
+}
+
+/// Run `sql` (one or more statements, no results) on any connection of the
+/// suites.
+pub fn exec<C: backend::AsConnRef>(conn: &mut C, sql: &str) -> diesel::QueryResult<()> {
+    dispatch!(
+        conn,
+        |c| diesel::connection::SimpleConnection::batch_execute(c, sql),
+        async |a| diesel_async::SimpleAsyncConnection::batch_execute(a, sql).await
+    )
 }

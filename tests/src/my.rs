@@ -122,10 +122,12 @@ impl Drop for TestDb {
     }
 }
 
-diesel::define_sql_function! {
-    /// `CONNECTION_ID()`: this connection's thread id on the server.
-    #[sql_name = "CONNECTION_ID"]
-    fn connection_id() -> Unsigned<BigInt>;
+/// The thread id of `conn` on the server (`CONNECTION_ID()`, for `KILL`).
+pub fn connection_id_of<C: crate::backend::AsConnRef>(conn: &mut C) -> u64 {
+    // As a signed number: the query compiles for every connection type.
+    let id = diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(CONNECTION_ID() AS SIGNED)");
+    let id = crate::query!(conn, get_result::<i64>, diesel::select(id)).unwrap();
+    id as u64
 }
 
 #[derive(QueryableByName)]
@@ -220,9 +222,14 @@ impl ServerBackend for Mysql {
         pool.get().unwrap()
     }
 
-    /// The connection's thread id on the server (`CONNECTION_ID()`, for `KILL`).
     fn session_id(conn: &mut MysqlConnection) -> u64 {
-        diesel::select(connection_id()).get_result(conn).unwrap()
+        connection_id_of(conn)
+    }
+
+    type Admin = MysqlConnection;
+
+    fn admin(db: &TestDb) -> MysqlConnection {
+        db.connect()
     }
 
     /// Polls `INNODB_TRX`, up to 22 s.

@@ -7,7 +7,9 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::result::Error;
 use diesel_get_or_create::Unusable;
 
-use crate::backend::{Isolation, Mode, RaceSizes, ServerBackend, Statements, TestBackend};
+use crate::backend::{
+    AsConnRef, Isolation, Mode, RaceSizes, ServerBackend, Statements, TestBackend,
+};
 pub use crate::counter::StatementCounter;
 use crate::schema::users;
 
@@ -117,6 +119,12 @@ diesel::define_sql_function! {
     fn pg_backend_pid() -> Integer;
 }
 
+/// The server process id of `conn` (`pg_backend_pid()`).
+pub fn backend_pid<C: AsConnRef>(conn: &mut C) -> u64 {
+    let pid = crate::query!(conn, get_result::<i32>, diesel::select(pg_backend_pid())).unwrap();
+    pid as u64
+}
+
 #[derive(QueryableByName)]
 struct Waiting {
     #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -202,10 +210,14 @@ impl ServerBackend for Postgres {
         pool.get().unwrap()
     }
 
-    /// The server process id (`pg_backend_pid()`).
     fn session_id(conn: &mut PgConnection) -> u64 {
-        let pid: i32 = diesel::select(pg_backend_pid()).get_result(conn).unwrap();
-        pid as u64
+        backend_pid(conn)
+    }
+
+    type Admin = PgConnection;
+
+    fn admin(db: &TestDb) -> PgConnection {
+        db.connect()
     }
 
     /// Polls `pg_stat_activity`, up to 20 s.

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel::{Connection, QueryResult};
+use diesel::QueryResult;
+
+use crate::backend::AsConnRef;
 
 use crate::counter::StatementCounter;
 use crate::models::User;
@@ -18,7 +20,7 @@ pub struct Caller<C> {
     pub counter: StatementCounter,
 }
 
-impl<C: Connection> Caller<C> {
+impl<C: AsConnRef> Caller<C> {
     pub fn new(mut conn: C) -> Self {
         let counter = StatementCounter::install(&mut conn);
         Caller { conn, counter }
@@ -69,7 +71,7 @@ pub fn race<C, Op, Rows>(
     mut rows: Rows,
 ) -> Vec<Round>
 where
-    C: Connection + Send,
+    C: AsConnRef + Send,
     Op: Fn(&mut C, &str) -> QueryResult<(User, bool)> + Sync,
     Rows: FnMut(&mut C, &str) -> i64,
 {
@@ -129,7 +131,7 @@ pub fn counter<C, Op, Read>(
     mut read: Read,
 ) -> Counted
 where
-    C: Connection + Send,
+    C: AsConnRef + Send,
     Op: Fn(&mut C, &str) -> QueryResult<(User, bool)> + Sync,
     Read: FnMut(&mut C, &str) -> (i64, i64),
 {
@@ -177,11 +179,11 @@ pub fn in_caller_transaction<C, R>(
     op: impl Fn(&mut C) -> QueryResult<R>,
 ) -> QueryResult<R>
 where
-    C: Connection,
+    C: AsConnRef,
 {
     for _ in 0..10_000 {
-        let result = conn.transaction(|conn| {
-            conn.batch_execute("SELECT 1 FROM users LIMIT 1")?;
+        let result = crate::txn::transaction(conn, |conn| {
+            crate::exec(conn, "SELECT 1 FROM users LIMIT 1")?;
             op(conn)
         });
         match result {

@@ -78,13 +78,13 @@ impl TestDb {
 
 crate::backend::test_database!(TestDb => SqliteConnection);
 
+/// What every test connection runs first: writers queue (up to 30 s)
+/// instead of failing.
+pub const CONNECTION_SETUP: &str = "PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL;";
+
 pub fn connect(path: &Path) -> SqliteConnection {
     let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-    diesel::connection::SimpleConnection::batch_execute(
-        &mut conn,
-        "PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL;",
-    )
-    .unwrap();
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, CONNECTION_SETUP).unwrap();
     conn
 }
 

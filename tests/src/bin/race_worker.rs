@@ -1,7 +1,8 @@
 //! One worker process of the multi-process race test (`tests/multiprocess.rs`).
 //!
-//! `race-worker <postgres|mysql> <schema-or-database> <keys> <start-file>`:
-//! connects, waits until `<start-file>` exists (so that every worker starts at
+//! `race-worker <postgres|mysql>[-async] <schema-or-database> <keys> <start-file>`:
+//! connects (with diesel-async's connection and the crate's async API for
+//! `-async`), waits until `<start-file>` exists (so that every worker starts at
 //! once), then for each key `0..keys` calls `get_or_create` on that key and
 //! `update_or_create_with` on one shared counter row. Prints
 //! `created=<n> counted=<n> errors=<n>` and the first errors, and exits
@@ -12,28 +13,29 @@ use std::path::Path;
 use diesel::prelude::*;
 use diesel_get_or_create::prelude::*;
 use diesel_get_or_create_tests::backend::AsConnRef;
+use diesel_get_or_create_tests::call;
 use diesel_get_or_create_tests::models::{names, User};
-use diesel_get_or_create_tests::on;
 use diesel_get_or_create_tests::schema::users;
 
 fn work<C: AsConnRef>(conn: &mut C, keys: usize) -> (usize, usize, Vec<String>) {
     let (mut created, mut counted, mut errors) = (0, 0, Vec::new());
     for k in 0..keys {
         let email = format!("key-{k}@procs.test");
-        match on!(conn, |c| User::get_or_create(
-            c,
-            users::email.key(&*email),
-            names(&email, &email, "P")
-        )) {
+        match call!(
+            conn,
+            User::get_or_create(users::email.key(&*email), names(&email, &email, "P"))
+        ) {
             Ok((_, c)) => created += usize::from(c),
             Err(e) => errors.push(e.to_string()),
         }
-        match on!(conn, |c| User::update_or_create_with(
-            c,
-            users::email.key("counter@procs.test"),
-            users::visits.eq(users::visits + 1),
-            (names("counter", "counter", "C"), users::visits.eq(1)),
-        )) {
+        match call!(
+            conn,
+            User::update_or_create_with(
+                users::email.key("counter@procs.test"),
+                users::visits.eq(users::visits + 1),
+                (names("counter", "counter", "C"), users::visits.eq(1)),
+            )
+        ) {
             Ok(_) => counted += 1,
             Err(e) => errors.push(e.to_string()),
         }
@@ -44,7 +46,9 @@ fn work<C: AsConnRef>(conn: &mut C, keys: usize) -> (usize, usize, Vec<String>) 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, backend, target, keys, start] = &args[..] else {
-        eprintln!("usage: race-worker <postgres|mysql> <schema-or-database> <keys> <start-file>");
+        eprintln!(
+            "usage: race-worker <postgres|mysql>[-async] <schema-or-database> <keys> <start-file>"
+        );
         std::process::exit(2);
     };
     let keys: usize = keys.parse().expect("keys is a number");
@@ -61,6 +65,18 @@ fn main() {
         }
         "mysql" => {
             let mut conn = diesel_get_or_create_tests::my::connect_to(target);
+            wait(start);
+            work(&mut conn, keys)
+        }
+        #[cfg(feature = "async")]
+        "postgres-async" => {
+            let mut conn = diesel_get_or_create_tests::asyncs::postgres::connect_to(target);
+            wait(start);
+            work(&mut conn, keys)
+        }
+        #[cfg(feature = "async")]
+        "mysql-async" => {
+            let mut conn = diesel_get_or_create_tests::asyncs::mysql::connect_to(target);
             wait(start);
             work(&mut conn, keys)
         }

@@ -1,6 +1,5 @@
 //! Behaviour of get_or_create / update_or_create, the same on every backend.
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_get_or_create::prelude::*;
@@ -8,46 +7,51 @@ use diesel_get_or_create::prelude::*;
 use crate::backend::{Count, Statements, TestBackend, TestDatabase};
 use crate::counter::StatementCounter;
 use crate::models::*;
-use crate::on;
 use crate::schema::*;
 use crate::suite::{bump, count_users, visits_of};
+use crate::{call, query};
 
 fn ann<C: crate::backend::AsConnRef>(conn: &mut C) -> User {
-    on!(conn, |c| User::get_or_create(
-        c,
-        users::email.key("ann@x.io"),
-        (
-            users::username.eq("ann"),
-            users::first_name.eq("Ann"),
-            users::last_name.eq("Lee"),
-            users::visits.eq(0),
-        ),
-    ))
+    call!(
+        conn,
+        User::get_or_create(
+            users::email.key("ann@x.io"),
+            (
+                users::username.eq("ann"),
+                users::first_name.eq("Ann"),
+                users::last_name.eq("Lee"),
+                users::visits.eq(0),
+            ),
+        )
+    )
     .unwrap()
     .0
 }
 
 fn all_users<C: crate::backend::AsConnRef>(conn: &mut C) -> Vec<User> {
-    on!(conn, |c| users::table
-        .select(User::as_select())
-        .order(users::id)
-        .load(c))
+    query!(
+        conn,
+        load::<User>,
+        users::table.select(User::as_select()).order(users::id)
+    )
     .unwrap()
 }
 
 pub fn get_or_create_creates_then_finds_and_ignores_defaults_on_hit<B: TestBackend>() {
     let db = B::Db::new("goc");
     let mut conn = db.connect();
-    let (created_row, created) = on!(&mut conn, |c| User::get_or_create(
-        c,
-        users::email.key("ann@x.io"),
-        (
-            users::username.eq("ann"),
-            users::first_name.eq("Ann"),
-            users::last_name.eq("Lee"),
-            users::visits.eq(3),
-        ),
-    ))
+    let (created_row, created) = call!(
+        &mut conn,
+        User::get_or_create(
+            users::email.key("ann@x.io"),
+            (
+                users::username.eq("ann"),
+                users::first_name.eq("Ann"),
+                users::last_name.eq("Lee"),
+                users::visits.eq(3),
+            ),
+        )
+    )
     .unwrap();
     assert!(created);
     assert_eq!(
@@ -60,16 +64,18 @@ pub fn get_or_create_creates_then_finds_and_ignores_defaults_on_hit<B: TestBacke
     );
 
     // Other defaults on a hit: returned as stored, nothing written.
-    let (found, created) = on!(&mut conn, |c| User::get_or_create(
-        c,
-        users::email.key("ann@x.io"),
-        (
-            users::username.eq("someone-else"),
-            users::first_name.eq("X"),
-            users::last_name.eq("Y"),
-            users::visits.eq(99),
-        ),
-    ))
+    let (found, created) = call!(
+        &mut conn,
+        User::get_or_create(
+            users::email.key("ann@x.io"),
+            (
+                users::username.eq("someone-else"),
+                users::first_name.eq("X"),
+                users::last_name.eq("Y"),
+                users::visits.eq(99),
+            ),
+        )
+    )
     .unwrap();
     assert!(!created);
     assert_eq!(found, created_row);
@@ -79,14 +85,16 @@ pub fn get_or_create_creates_then_finds_and_ignores_defaults_on_hit<B: TestBacke
 pub fn no_defaults_form_inserts_the_key_alone<B: TestBackend>() {
     let db = B::Db::new("nodefaults");
     let mut conn = db.connect();
-    let (m, created) = on!(&mut conn, |c| Membership::get_or_create(
-        c,
-        (
-            memberships::org_id.key(1),
-            memberships::user_name.key("ann"),
-        ),
-        memberships::role.eq("member"),
-    ))
+    let (m, created) = call!(
+        &mut conn,
+        Membership::get_or_create(
+            (
+                memberships::org_id.key(1),
+                memberships::user_name.key("ann"),
+            ),
+            memberships::role.eq("member"),
+        )
+    )
     .unwrap();
     assert!(created);
     assert_eq!(m.seat, 0, "column default applies");
@@ -94,21 +102,12 @@ pub fn no_defaults_form_inserts_the_key_alone<B: TestBackend>() {
     // `()` defaults: the table's own defaults fill the rest.
     let db2 = B::Db::new("nodefaults2");
     let mut conn2 = db2.connect();
-    conn2.batch_execute(B::TAGS_DDL).unwrap();
-    let (tag, created) = on!(&mut conn2, |c| Tag::get_or_create(
-        c,
-        tags::name.key("rust"),
-        ()
-    ))
-    .unwrap();
+    crate::exec(&mut conn2, B::TAGS_DDL).unwrap();
+    let (tag, created) = call!(&mut conn2, Tag::get_or_create(tags::name.key("rust"), ())).unwrap();
     assert!(created);
     assert_eq!((tag.name.as_str(), tag.uses), ("rust", 0));
-    let (again, created) = on!(&mut conn2, |c| Tag::get_or_create(
-        c,
-        tags::name.key("rust"),
-        ()
-    ))
-    .unwrap();
+    let (again, created) =
+        call!(&mut conn2, Tag::get_or_create(tags::name.key("rust"), ())).unwrap();
     assert!(!created);
     assert_eq!(again, tag);
 }
@@ -118,29 +117,35 @@ pub fn composite_key_in_both_orders_and_primary_key_lookup<B: TestBackend>() {
     let mut conn = db.connect();
     let original = ann(&mut conn);
 
-    let (a, created) = on!(&mut conn, |c| User::get_or_create(
-        c,
-        (users::first_name.key("Ann"), users::last_name.key("Lee")),
-        (users::email.eq("other@x.io"), users::username.eq("other")),
-    ))
+    let (a, created) = call!(
+        &mut conn,
+        User::get_or_create(
+            (users::first_name.key("Ann"), users::last_name.key("Lee")),
+            (users::email.eq("other@x.io"), users::username.eq("other")),
+        )
+    )
     .unwrap();
     assert!(!created);
     assert_eq!(a, original);
 
-    let (b, created) = on!(&mut conn, |c| User::get_or_create(
-        c,
-        (users::last_name.key("Lee"), users::first_name.key("Ann")),
-        (users::email.eq("other@x.io"), users::username.eq("other")),
-    ))
+    let (b, created) = call!(
+        &mut conn,
+        User::get_or_create(
+            (users::last_name.key("Lee"), users::first_name.key("Ann")),
+            (users::email.eq("other@x.io"), users::username.eq("other")),
+        )
+    )
     .unwrap();
     assert!(!created);
     assert_eq!(b, original);
 
-    let (c, created) = on!(&mut conn, |c| User::get_or_create(
-        c,
-        (users::last_name.key("Lee"), users::first_name.key("Bob")),
-        (users::email.eq("bob@x.io"), users::username.eq("bob")),
-    ))
+    let (c, created) = call!(
+        &mut conn,
+        User::get_or_create(
+            (users::last_name.key("Lee"), users::first_name.key("Bob")),
+            (users::email.eq("bob@x.io"), users::username.eq("bob")),
+        )
+    )
     .unwrap();
     assert!(created);
     assert_eq!(
@@ -149,30 +154,34 @@ pub fn composite_key_in_both_orders_and_primary_key_lookup<B: TestBackend>() {
     );
     assert_eq!(c.visits, 7, "unset column takes the table default");
 
-    let (by_id, created) = on!(&mut conn, |c| User::get_or_create(
-        c,
-        users::id.key(original.id),
-        (
-            users::email.eq("never@x.io"),
-            users::username.eq("never"),
-            users::first_name.eq("N"),
-            users::last_name.eq("N"),
-        ),
-    ))
+    let (by_id, created) = call!(
+        &mut conn,
+        User::get_or_create(
+            users::id.key(original.id),
+            (
+                users::email.eq("never@x.io"),
+                users::username.eq("never"),
+                users::first_name.eq("N"),
+                users::last_name.eq("N"),
+            ),
+        )
+    )
     .unwrap();
     assert!(!created);
     assert_eq!(by_id, original);
 
-    let (new_id, created) = on!(&mut conn, |c| User::get_or_create(
-        c,
-        users::id.key(1000),
-        (
-            users::email.eq("k@x.io"),
-            users::username.eq("k"),
-            users::first_name.eq("K"),
-            users::last_name.eq("K"),
-        ),
-    ))
+    let (new_id, created) = call!(
+        &mut conn,
+        User::get_or_create(
+            users::id.key(1000),
+            (
+                users::email.eq("k@x.io"),
+                users::username.eq("k"),
+                users::first_name.eq("K"),
+                users::last_name.eq("K"),
+            ),
+        )
+    )
     .unwrap();
     assert!(created);
     assert_eq!(new_id.id, 1000);
@@ -188,14 +197,16 @@ struct SeatRow {
 pub fn renamed_columns_and_composite_primary_key<B: TestBackend>() {
     let db = B::Db::new("renamed");
     let mut conn = db.connect();
-    let (m, created) = on!(&mut conn, |c| Membership::get_or_create(
-        c,
-        (
-            memberships::user_name.key("ann"),
-            memberships::org_id.key(7),
-        ),
-        (memberships::role.eq("owner"), memberships::seat_no.eq(3)),
-    ))
+    let (m, created) = call!(
+        &mut conn,
+        Membership::get_or_create(
+            (
+                memberships::user_name.key("ann"),
+                memberships::org_id.key(7),
+            ),
+            (memberships::role.eq("owner"), memberships::seat_no.eq(3)),
+        )
+    )
     .unwrap();
     assert!(created);
     assert_eq!(
@@ -207,21 +218,24 @@ pub fn renamed_columns_and_composite_primary_key<B: TestBackend>() {
             seat: 3
         }
     );
-    let (m2, created) = on!(&mut conn, |c| Membership::update_or_create(
-        c,
-        (
-            memberships::org_id.key(7),
-            memberships::user_name.key("ann"),
-        ),
-        (memberships::role.eq("admin"), memberships::seat_no.eq(4)),
-    ))
+    let (m2, created) = call!(
+        &mut conn,
+        Membership::update_or_create(
+            (
+                memberships::org_id.key(7),
+                memberships::user_name.key("ann"),
+            ),
+            (memberships::role.eq("admin"), memberships::seat_no.eq(4)),
+        )
+    )
     .unwrap();
     assert!(!created);
     assert_eq!((m2.role.as_str(), m2.seat), ("admin", 4));
-    let seat: i32 = on!(&mut conn, |c| diesel::sql_query(
-        "SELECT seat AS seat_no FROM memberships"
+    let seat: i32 = query!(
+        &mut conn,
+        get_result::<SeatRow>,
+        diesel::sql_query("SELECT seat AS seat_no FROM memberships")
     )
-    .get_result::<SeatRow>(c))
     .unwrap()
     .seat_no;
     assert_eq!(seat, 4, "the SQL column is `seat`");
@@ -232,31 +246,35 @@ pub fn update_or_create_with_uses_update_values_or_create_values<B: TestBackend>
     let mut conn = db.connect();
     let key = || (users::first_name.key("Ann"), users::last_name.key("Lee"));
 
-    let (u, created) = on!(&mut conn, |c| User::update_or_create_with(
-        c,
-        key(),
-        users::visits.eq(users::visits + 1),
-        (
-            users::email.eq("ann@x.io"),
-            users::username.eq("ann"),
-            users::visits.eq(1),
-        ),
-    ))
+    let (u, created) = call!(
+        &mut conn,
+        User::update_or_create_with(
+            key(),
+            users::visits.eq(users::visits + 1),
+            (
+                users::email.eq("ann@x.io"),
+                users::username.eq("ann"),
+                users::visits.eq(1),
+            ),
+        )
+    )
     .unwrap();
     assert!(created);
     assert_eq!(u.visits, 1);
 
     for expected in 2..=4 {
-        let (u, created) = on!(&mut conn, |c| User::update_or_create_with(
-            c,
-            key(),
-            users::visits.eq(users::visits + 1),
-            (
-                users::email.eq("never@x.io"),
-                users::username.eq("never"),
-                users::visits.eq(100),
-            ),
-        ))
+        let (u, created) = call!(
+            &mut conn,
+            User::update_or_create_with(
+                key(),
+                users::visits.eq(users::visits + 1),
+                (
+                    users::email.eq("never@x.io"),
+                    users::username.eq("never"),
+                    users::visits.eq(100),
+                ),
+            )
+        )
         .unwrap();
         assert!(!created);
         assert_eq!((u.visits, u.email.as_str()), (expected, "ann@x.io"));
@@ -275,15 +293,17 @@ pub fn create_values_that_cannot_form_a_row_never_fail_an_update<B: TestBackend>
     let db = B::Db::new("uoc-bad-create");
     let mut conn = db.connect();
     let bump_with = |c: &mut B::Conn, create: &'static str| {
-        on!(c, |c| User::update_or_create_with(
+        call!(
             c,
-            users::email.key("ann@x.io"),
-            users::visits.eq(users::visits + 1),
-            (
-                names("ann", "Ann", "Lee"),
-                users::visits.eq(sql::<Integer>(create))
-            ),
-        ))
+            User::update_or_create_with(
+                users::email.key("ann@x.io"),
+                users::visits.eq(users::visits + 1),
+                (
+                    names("ann", "Ann", "Lee"),
+                    users::visits.eq(sql::<Integer>(create))
+                ),
+            )
+        )
     };
     let (u, created) = bump_with(&mut conn, "1").unwrap();
     assert_eq!((u.visits, created), (1, true));
@@ -319,41 +339,43 @@ struct Touch {
 pub fn update_or_create_same_values_both_ways_and_with_derived_structs<B: TestBackend>() {
     let db = B::Db::new("uoc-same");
     let mut conn = db.connect();
-    let (u, created) = on!(&mut conn, |c| User::update_or_create(
-        c,
-        users::email.key("ann@x.io"),
-        UserDefaults {
-            username: "ann",
-            first_name: "Ann",
-            last_name: "Lee",
-            visits: None,
-        },
-    ))
+    let (u, created) = call!(
+        &mut conn,
+        User::update_or_create(
+            users::email.key("ann@x.io"),
+            UserDefaults {
+                username: "ann",
+                first_name: "Ann",
+                last_name: "Lee",
+                visits: None,
+            },
+        )
+    )
     .unwrap();
     assert!(created);
     assert_eq!(u.visits, 7, "None renders as the column default");
 
-    let (u2, created) = on!(&mut conn, |c| User::update_or_create(
-        c,
-        users::email.key("ann@x.io"),
-        &UserDefaults {
-            username: "annie",
-            first_name: "Ann",
-            last_name: "Lee",
-            visits: Some(9),
-        },
-    ))
+    let (u2, created) = call!(
+        &mut conn,
+        User::update_or_create(
+            users::email.key("ann@x.io"),
+            &UserDefaults {
+                username: "annie",
+                first_name: "Ann",
+                last_name: "Lee",
+                visits: Some(9),
+            },
+        )
+    )
     .unwrap();
     assert!(!created);
     assert_eq!((u2.id, u2.username.as_str(), u2.visits), (u.id, "annie", 9));
 
     // An all-`None` changeset updates nothing: it is get_or_create.
-    let (u3, created) = on!(&mut conn, |c| User::update_or_create_with(
-        c,
-        users::email.key("ann@x.io"),
-        Touch { visits: None },
-        (),
-    ))
+    let (u3, created) = call!(
+        &mut conn,
+        User::update_or_create_with(users::email.key("ann@x.io"), Touch { visits: None }, (),)
+    )
     .unwrap();
     assert!(!created);
     assert_eq!(u3, u2);
@@ -362,25 +384,29 @@ pub fn update_or_create_same_values_both_ways_and_with_derived_structs<B: TestBa
 pub fn nullable_unique_column_takes_a_non_null_key<B: TestBackend>() {
     let db = B::Db::new("nullable");
     let mut conn = db.connect();
-    let (d, created) = on!(&mut conn, |c| Device::get_or_create(
-        c,
-        devices::label.key("kitchen"),
-        (devices::vendor.eq("acme"), devices::serial.eq(1_i64 << 40)),
-    ))
+    let (d, created) = call!(
+        &mut conn,
+        Device::get_or_create(
+            devices::label.key("kitchen"),
+            (devices::vendor.eq("acme"), devices::serial.eq(1_i64 << 40)),
+        )
+    )
     .unwrap();
     assert!(created);
     assert_eq!(
         (d.label.as_deref(), d.serial),
         (Some("kitchen"), 1_i64 << 40)
     );
-    let (again, created) = on!(&mut conn, |c| Device::get_or_create(
-        c,
-        (
-            devices::serial.key(1_i64 << 40),
-            devices::vendor.key("acme"),
-        ),
-        (),
-    ))
+    let (again, created) = call!(
+        &mut conn,
+        Device::get_or_create(
+            (
+                devices::serial.key(1_i64 << 40),
+                devices::vendor.key("acme"),
+            ),
+            (),
+        )
+    )
     .unwrap();
     assert!(!created);
     assert_eq!(again, d);
@@ -391,19 +417,20 @@ pub fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing<B: T
     let mut conn = db.connect();
     let original = ann(&mut conn);
     // Key `email` is new, but the defaults repeat Ann's `username`.
-    let err = on!(&mut conn, |c| User::get_or_create(
-        c,
-        users::email.key("bob@x.io"),
-        names("ann", "Bob", "Ray"),
-    ))
+    let err = call!(
+        &mut conn,
+        User::get_or_create(users::email.key("bob@x.io"), names("ann", "Bob", "Ray"),)
+    )
     .unwrap_err();
     crate::assert_unique_violation(&err);
-    let err = on!(&mut conn, |c| User::update_or_create_with(
-        c,
-        users::email.key("bob@x.io"),
-        users::visits.eq(users::visits + 1),
-        names("ann", "Bob", "Ray"),
-    ))
+    let err = call!(
+        &mut conn,
+        User::update_or_create_with(
+            users::email.key("bob@x.io"),
+            users::visits.eq(users::visits + 1),
+            names("ann", "Bob", "Ray"),
+        )
+    )
     .unwrap_err();
     crate::assert_unique_violation(&err);
     assert_eq!(all_users(&mut conn), vec![original]);
@@ -412,16 +439,18 @@ pub fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing<B: T
 pub fn defaults_that_repeat_a_key_column_are_refused_by_the_database<B: TestBackend>() {
     let db = B::Db::new("repeatkey");
     let mut conn = db.connect();
-    let result = on!(&mut conn, |c| User::get_or_create(
-        c,
-        users::email.key("ann@x.io"),
-        (
-            users::email.eq("other@x.io"),
-            users::username.eq("ann"),
-            users::first_name.eq("Ann"),
-            users::last_name.eq("Lee"),
-        ),
-    ));
+    let result = call!(
+        &mut conn,
+        User::get_or_create(
+            users::email.key("ann@x.io"),
+            (
+                users::email.eq("other@x.io"),
+                users::username.eq("ann"),
+                users::first_name.eq("Ann"),
+                users::last_name.eq("Lee"),
+            ),
+        )
+    );
     let err = result.unwrap_err();
     assert!(B::is_repeated_column_error(&err), "{err:?}");
     assert_eq!(count_users(&mut conn), 0);
@@ -431,44 +460,43 @@ pub fn inside_an_outer_transaction_which_stays_usable_after_an_error<B: TestBack
     let db = B::Db::new("txn");
     let mut conn = db.connect();
     let original = ann(&mut conn);
-    on!(&mut conn, |c| c.transaction::<_, Error, _>(|conn| {
-        let (bob, created) = User::get_or_create(
+    crate::txn::transaction(&mut conn, |conn| {
+        let (bob, created) = call!(
             conn,
-            users::email.key("bob@x.io"),
-            names("bob", "Bob", "Ray"),
+            User::get_or_create(users::email.key("bob@x.io"), names("bob", "Bob", "Ray"))
         )?;
         assert!(created);
-        let err = User::get_or_create(
+        let err = call!(
             conn,
-            users::email.key("carl@x.io"),
-            names("ann", "Carl", "Oz"),
+            User::get_or_create(users::email.key("carl@x.io"), names("ann", "Carl", "Oz"))
         )
         .unwrap_err();
         crate::assert_unique_violation(&err);
         // The transaction is still usable: read, update, and commit.
-        let (bob2, created) = User::update_or_create_with(
+        let (bob2, created) = call!(
             conn,
-            users::email.key("bob@x.io"),
-            users::visits.eq(users::visits + 10),
-            (),
+            User::update_or_create_with(
+                users::email.key("bob@x.io"),
+                users::visits.eq(users::visits + 10),
+                (),
+            )
         )?;
         assert!(!created);
         assert_eq!(bob2.visits, bob.visits + 10);
-        assert_eq!(users::table.count().get_result::<i64>(conn)?, 2);
+        assert_eq!(query!(conn, get_result::<i64>, users::table.count())?, 2);
         Ok(())
-    }))
+    })
     .unwrap();
     assert_eq!(count_users(&mut conn), 2);
 
     // A rolled-back transaction takes the created row with it.
-    let _ = on!(&mut conn, |c| c.transaction::<(), Error, _>(|conn| {
-        User::get_or_create(
+    let _ = crate::txn::transaction(&mut conn, |conn| {
+        call!(
             conn,
-            users::email.key("dan@x.io"),
-            names("dan", "Dan", "Poe"),
+            User::get_or_create(users::email.key("dan@x.io"), names("dan", "Dan", "Poe"))
         )?;
-        Err(Error::RollbackTransaction)
-    }));
+        Err::<(), _>(Error::RollbackTransaction)
+    });
     assert_eq!(count_users(&mut conn), 2);
     assert_eq!(ann(&mut conn), original);
 }
@@ -494,19 +522,17 @@ pub fn statements_per_call<B: TestBackend>() -> StatementLogs {
         create,
     } = B::STATEMENTS;
 
-    let (_, created) = on!(&mut conn, |c| User::get_or_create(
-        c,
-        users::email.key("ann@x.io"),
-        ann()
-    ))
+    let (_, created) = call!(
+        &mut conn,
+        User::get_or_create(users::email.key("ann@x.io"), ann())
+    )
     .unwrap();
     assert!(created);
     let miss = take("miss", miss);
-    on!(&mut conn, |c| User::get_or_create(
-        c,
-        users::email.key("ann@x.io"),
-        ann()
-    ))
+    call!(
+        &mut conn,
+        User::get_or_create(users::email.key("ann@x.io"), ann())
+    )
     .unwrap();
     let hit = take("hit", hit);
     let (u, created) = bump(&mut conn, "ann@x.io", 1).unwrap();
@@ -517,18 +543,24 @@ pub fn statements_per_call<B: TestBackend>() -> StatementLogs {
     let create = take("create", create);
 
     let in_transaction = B::STATEMENTS_IN_TRANSACTION;
-    on!(&mut conn, |c| c.transaction::<_, Error, _>(|conn| {
+    crate::txn::transaction(&mut conn, |conn| {
         counter.take();
-        User::get_or_create(conn, users::email.key("ann@x.io"), ann())?;
+        call!(
+            conn,
+            User::get_or_create(users::email.key("ann@x.io"), ann())
+        )?;
         take("hit in a transaction", in_transaction.hit);
-        User::get_or_create(conn, users::email.key("cy@x.io"), names("cy", "Cy", "Oh"))?;
+        call!(
+            conn,
+            User::get_or_create(users::email.key("cy@x.io"), names("cy", "Cy", "Oh"))
+        )?;
         take("miss in a transaction", in_transaction.miss);
         bump(conn, "cy@x.io", 1)?;
         take("update in a transaction", in_transaction.update);
         bump(conn, "dan@x.io", 1)?;
         take("create in a transaction", in_transaction.create);
         Ok(())
-    }))
+    })
     .unwrap();
     StatementLogs {
         miss,

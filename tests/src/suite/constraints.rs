@@ -5,16 +5,17 @@ use diesel::query_builder::QueryFragment;
 use diesel::Connection;
 use diesel_get_or_create::prelude::*;
 use diesel_get_or_create::{
-    verify_all, ConstraintError, ConstraintKind, ConstraintReport, SchemaBackend, Unusable,
+    ConstraintError, ConstraintKind, ConstraintReport, SchemaBackend, Unusable,
 };
 
+use crate::backend::AsConnRef;
 use crate::backend::{TestBackend, TestDatabase};
+use crate::call;
 use crate::models::{Device, Gadget, Membership, User};
-use crate::on;
 use crate::schema::gadgets;
 
-fn exec<C: Connection>(conn: &mut C, sql: &str) {
-    conn.batch_execute(sql).unwrap();
+fn exec<C: AsConnRef>(conn: &mut C, sql: &str) {
+    crate::exec(conn, sql).unwrap();
 }
 
 /// `gadgets` with `constraints` appended to its columns (none unique).
@@ -33,7 +34,7 @@ fn gadgets<B: TestBackend>(db: &B::Db, constraints: &str) -> B::Conn {
 fn verify_gadget<C: crate::backend::AsConnRef>(
     conn: &mut C,
 ) -> Result<ConstraintReport, ConstraintError> {
-    on!(conn, |c| Gadget::verify_constraints(c))
+    call!(conn, Gadget::verify_constraints())
 }
 
 fn missing(result: Result<ConstraintReport, ConstraintError>) -> ConstraintReport {
@@ -57,14 +58,14 @@ fn columns(report: &ConstraintReport) -> Vec<Vec<&'static str>> {
 pub fn drift_the_test_schema_has_every_declared_constraint<B: TestBackend>() {
     let db = B::Db::new("drift_schema");
     let mut conn = db.connect();
-    let report = on!(&mut conn, |c| verify_all(
-        c,
-        &[
+    let report = call!(
+        &mut conn,
+        verify_all(&[
             User::constraints(),
             Membership::constraints(),
             Device::constraints()
-        ],
-    ))
+        ],)
+    )
     .unwrap();
     let matched: Vec<usize> = report.models.iter().map(|m| m.matched.len()).collect();
     assert_eq!(matched, [4, 1, 3], "{report}");
@@ -86,7 +87,7 @@ pub fn drift_the_test_schema_has_every_declared_constraint<B: TestBackend>() {
             .starts_with("8 of 8 declared uniqueness constraints"),
         "{report}"
     );
-    assert!(on!(&mut conn, |c| User::verify_constraints(c))
+    assert!(call!(&mut conn, User::verify_constraints())
         .unwrap()
         .is_ok());
 }
@@ -189,6 +190,16 @@ where
     Gadget::unique_constraints_sql::<C::Backend>()
 }
 
+/// [`gadget_ddl`] for an async connection.
+#[cfg(feature = "async")]
+fn gadget_ddl_async<C: diesel_async::AsyncConnectionCore>(_: &C) -> Vec<String>
+where
+    C::Backend: SchemaBackend,
+    gadgets::table: QueryFragment<C::Backend>,
+{
+    Gadget::unique_constraints_sql::<C::Backend>()
+}
+
 pub fn drift_the_emitted_ddl_makes_a_bare_table_pass<B: TestBackend>() {
     let db = B::Db::new("drift_ddl");
     let mut conn = gadgets::<B>(&db, "");
@@ -198,7 +209,7 @@ pub fn drift_the_emitted_ddl_makes_a_bare_table_pass<B: TestBackend>() {
         [vec!["id"], vec!["code"], vec!["maker", "model"]]
     );
 
-    let ddl = on!(&mut conn, |c| gadget_ddl(c));
+    let ddl = crate::dispatch!(&mut conn, |c| gadget_ddl(c), async |a| gadget_ddl_async(a));
     assert_eq!(ddl.len(), 3);
     for statement in &ddl {
         exec(&mut conn, statement);
@@ -211,10 +222,10 @@ pub fn drift_the_emitted_ddl_makes_a_bare_table_pass<B: TestBackend>() {
 pub fn drift_a_missing_table_is_reported<B: TestBackend>() {
     let db = B::Db::new("drift_no_table");
     let mut conn = db.connect();
-    let report = missing(on!(&mut conn, |c| verify_all(
-        c,
-        &[User::constraints(), Gadget::constraints()]
-    )));
+    let report = missing(call!(
+        &mut conn,
+        verify_all(&[User::constraints(), Gadget::constraints()])
+    ));
     assert!(report.models[0].missing.is_empty());
     assert!(!report.models[1].table_found);
     assert_eq!(report.models[1].missing.len(), 3);

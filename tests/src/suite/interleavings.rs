@@ -4,13 +4,12 @@
 //! blocked on a lock; there are no sleeps.
 
 use diesel::prelude::*;
-use diesel::result::Error;
 use diesel_get_or_create::prelude::*;
 
 use crate::backend::{Mode, ServerBackend, TestDatabase};
+use crate::call;
 use crate::counter::StatementCounter;
 use crate::models::*;
-use crate::on;
 use crate::schema::*;
 use crate::suite::{bump, count_users, visits_of};
 use crate::txn;
@@ -20,11 +19,10 @@ fn get<C: crate::backend::AsConnRef>(
     email: &str,
     last_name: &str,
 ) -> QueryResult<(User, bool)> {
-    on!(conn, |c| User::get_or_create(
-        c,
-        users::email.key(email),
-        names(email, email, last_name)
-    ))
+    call!(
+        conn,
+        User::get_or_create(users::email.key(email), names(email, email, last_name))
+    )
 }
 
 /// Connection B inserts the key in an open transaction; A's insert blocks on
@@ -32,7 +30,7 @@ fn get<C: crate::backend::AsConnRef>(
 /// backend's `LOST_RACE_CASES` gives.
 pub fn lost_race_returns_the_winners_row<B: ServerBackend>() {
     let db = B::Db::new("lost_race");
-    let mut observer = db.connect();
+    let mut observer = B::admin(&db);
     for &(isolation, mode, expected) in B::LOST_RACE_CASES {
         let email = format!("{}-{mode:?}@x.io", isolation.sql().replace(' ', "-"));
         let mut b = db.connect_at(isolation);
@@ -46,7 +44,7 @@ pub fn lost_race_returns_the_winners_row<B: ServerBackend>() {
             let a_call = s.spawn(|| {
                 let call = |c: &mut B::Conn| get(c, &email, "L");
                 let r = match mode {
-                    Mode::InTransaction => a.transaction(call),
+                    Mode::InTransaction => txn::transaction(&mut a, call),
                     Mode::Standalone => call(&mut a),
                 };
                 (r, counter.statements())
@@ -102,7 +100,7 @@ pub fn update_or_create_locks_the_row_until_the_transaction_ends<B: ServerBacken
         let (_, created) = bump(&mut a, &bob, 1).unwrap();
         assert!(created);
         let b_id = B::session_id(&mut b);
-        let mut observer = db.connect();
+        let mut observer = B::admin(&db);
         let b_result = std::thread::scope(|s| {
             let t = s.spawn(|| bump(&mut b, &bob, 100));
             B::wait_until_blocked(&mut observer, b_id);
@@ -119,26 +117,24 @@ pub fn update_or_create_locks_the_row_until_the_transaction_ends<B: ServerBacken
 /// error and leaves nothing behind.
 pub fn killed_connection_returns_an_error_and_leaves_no_partial_row<B: ServerBackend>() {
     let db = B::Db::new("kill");
-    let mut admin = db.connect();
+    let mut admin = B::admin(&db);
     let mut holder = db.connect();
 
     // 1. get_or_create blocked on an uncommitted insert of the same key.
     txn::begin(&mut holder);
-    on!(&mut holder, |c| User::get_or_create(
-        c,
-        users::email.key("k@x.io"),
-        names("k", "K", "K")
-    ))
+    call!(
+        &mut holder,
+        User::get_or_create(users::email.key("k@x.io"), names("k", "K", "K"))
+    )
     .unwrap();
     let mut victim = db.connect();
     let id = B::session_id(&mut victim);
     let result = std::thread::scope(|s| {
         let t = s.spawn(|| {
-            on!(&mut victim, |c| User::get_or_create(
-                c,
-                users::email.key("k@x.io"),
-                names("k2", "K2", "K2")
-            ))
+            call!(
+                &mut victim,
+                User::get_or_create(users::email.key("k@x.io"), names("k2", "K2", "K2"))
+            )
         });
         B::wait_until_blocked(&mut admin, id);
         B::kill_session(&mut admin, id);
@@ -160,7 +156,7 @@ pub fn killed_connection_returns_an_error_and_leaves_no_partial_row<B: ServerBac
     let id = B::session_id(&mut victim);
     let result = std::thread::scope(|s| {
         let t = s.spawn(|| {
-            victim.transaction::<_, Error, _>(|v| {
+            txn::transaction(&mut victim, |v| {
                 get(v, "other@x.io", "O")?;
                 bump(v, "k@x.io", 100)
             })
@@ -183,7 +179,7 @@ pub fn killed_connection_returns_an_error_and_leaves_no_partial_row<B: ServerBac
     );
 }
 
-/// Pooled connections (r2d2) race like plain ones, and the crate sees the
+/// Pooled connections (r2d2, or deadpool) race like plain ones, and the crate sees the
 /// transaction opened on a pooled connection: an error inside it leaves it
 /// usable (on PostgreSQL that takes the savepoint).
 pub fn pooled_connections_race_and_keep_transactions_usable<B: ServerBackend>() {
@@ -197,11 +193,10 @@ pub fn pooled_connections_race_and_keep_transactions_usable<B: ServerBackend>() 
                 let barrier = &barrier;
                 s.spawn(move || {
                     barrier.wait();
-                    on!(&mut conn, |c| User::get_or_create(
-                        c,
-                        users::email.key("pool@x.io"),
-                        names("pool", "P", "Q")
-                    ))
+                    call!(
+                        &mut conn,
+                        User::get_or_create(users::email.key("pool@x.io"), names("pool", "P", "Q"))
+                    )
                     .map(|(u, created)| (u.id, created))
                     .unwrap()
                 })
@@ -220,18 +215,17 @@ pub fn pooled_connections_race_and_keep_transactions_usable<B: ServerBackend>() 
     );
 
     let mut conn = B::checkout(&pool);
-    on!(&mut conn, |c| c.transaction::<_, Error, _>(|conn| {
-        let err = User::get_or_create(
+    txn::transaction(&mut conn, |conn| {
+        let err = call!(
             conn,
-            users::email.key("other@x.io"),
-            names("pool", "O", "O"),
+            User::get_or_create(users::email.key("other@x.io"), names("pool", "O", "O"))
         )
         .unwrap_err();
         crate::assert_unique_violation(&err);
         let (_, created) = bump(conn, "after@x.io", 1)?;
         assert!(created, "the transaction is still usable");
         Ok(())
-    }))
+    })
     .unwrap();
     assert_eq!(visits_of(&mut conn, "after@x.io"), Some(1));
 }

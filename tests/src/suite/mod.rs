@@ -11,8 +11,8 @@ use diesel_get_or_create::prelude::*;
 
 use crate::backend::AsConnRef;
 use crate::models::{names, User};
-use crate::on;
 use crate::schema::users;
+use crate::{call, query};
 
 pub mod behaviour;
 pub mod constraints;
@@ -76,25 +76,30 @@ macro_rules! suite_tests {
 
 /// The number of users.
 pub fn count_users<C: AsConnRef>(conn: &mut C) -> i64 {
-    on!(conn, |c| users::table.count().get_result(c)).unwrap()
+    query!(conn, get_result::<i64>, users::table.count()).unwrap()
 }
 
 /// `visits` of the user `email`, if there is one.
 pub fn visits_of<C: AsConnRef>(conn: &mut C, email: &str) -> Option<i32> {
-    on!(conn, |c| users::table
-        .filter(users::email.eq(email))
-        .select(users::visits)
-        .first(c)
-        .optional())
+    query!(
+        conn,
+        first::<i32>,
+        users::table
+            .filter(users::email.eq(email))
+            .select(users::visits)
+    )
+    .optional()
     .unwrap()
 }
 
 /// Add `by` to the visits of user `email`, or create the user with `by` visits.
 pub fn bump<C: AsConnRef>(conn: &mut C, email: &str, by: i32) -> QueryResult<(User, bool)> {
-    on!(conn, |c| User::update_or_create_with(
-        c,
-        users::email.key(email),
-        users::visits.eq(users::visits + by),
-        (names(email, email, "L"), users::visits.eq(by)),
-    ))
+    call!(
+        conn,
+        User::update_or_create_with(
+            users::email.key(email),
+            users::visits.eq(users::visits + by),
+            (names(email, email, "L"), users::visits.eq(by)),
+        )
+    )
 }

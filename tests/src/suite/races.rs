@@ -11,9 +11,9 @@ use diesel_get_or_create::prelude::*;
 
 use crate::backend::{AsConnRef, Isolation, Mode, TestBackend, TestDatabase};
 use crate::models::*;
-use crate::on;
 use crate::race::*;
 use crate::schema::*;
+use crate::{call, query};
 
 /// `#[test]` functions on backend `$backend`: one stress run per named setting
 /// (`name: Isolation, Mode;`), and the naive strategies' runs.
@@ -39,42 +39,52 @@ macro_rules! race_tests {
 type Op<C> = fn(&mut C, &str) -> QueryResult<(User, bool)>;
 
 fn get<C: AsConnRef>(conn: &mut C, key: &str) -> QueryResult<(User, bool)> {
-    on!(conn, |c| User::get_or_create(
-        c,
-        users::email.key(key),
-        names(key, key, "R")
-    ))
+    call!(
+        conn,
+        User::get_or_create(users::email.key(key), names(key, key, "R"))
+    )
 }
 
 fn count<C: AsConnRef>(conn: &mut C, key: &str) -> QueryResult<(User, bool)> {
-    on!(conn, |c| User::update_or_create_with(
-        c,
-        users::email.key(key),
-        users::visits.eq(users::visits + 1),
-        (names(key, key, "R"), users::visits.eq(1)),
-    ))
+    call!(
+        conn,
+        User::update_or_create_with(
+            users::email.key(key),
+            users::visits.eq(users::visits + 1),
+            (names(key, key, "R"), users::visits.eq(1)),
+        )
+    )
 }
 
 /// Django's get_or_create, without its IntegrityError handling: read, then insert.
 fn naive_get<C: AsConnRef>(conn: &mut C, key: &str) -> QueryResult<(User, bool)> {
-    on!(conn, |c| {
-        let found = users::table
+    // (The select is written out twice: `as_select` is typed by its backend.)
+    if let Some(user) = query!(
+        conn,
+        first::<User>,
+        users::table
             .filter(users::email.eq(key))
             .select(User::as_select())
-            .first(c)
-            .optional()?;
-        if let Some(user) = found {
-            return Ok((user, false));
-        }
-        diesel::insert_into(users::table)
-            .values((users::email.eq(key), names(key, key, "R")))
-            .execute(c)?;
-        let user = users::table
-            .filter(users::email.eq(key))
-            .select(User::as_select())
-            .first(c)?;
-        Ok((user, true))
-    })
+    )
+    .optional()?
+    {
+        return Ok((user, false));
+    }
+    query!(
+        conn,
+        execute,
+        diesel::insert_into(users::table).values((users::email.eq(key), names(key, key, "R")))
+    )?;
+    Ok((
+        query!(
+            conn,
+            first::<User>,
+            users::table
+                .filter(users::email.eq(key))
+                .select(User::as_select())
+        )?,
+        true,
+    ))
 }
 
 /// A read-modify-write counter (Django's update_or_create before ticket
@@ -85,27 +95,32 @@ fn naive_count<C: AsConnRef>(conn: &mut C, key: &str) -> QueryResult<(User, bool
     if created {
         return Ok((user, true));
     }
-    on!(conn, |c| diesel::update(
-        users::table.filter(users::id.eq(user.id))
-    )
-    .set(users::visits.eq(user.visits + 1))
-    .execute(c))?;
+    query!(
+        conn,
+        execute,
+        diesel::update(users::table.filter(users::id.eq(user.id)))
+            .set(users::visits.eq(user.visits + 1))
+    )?;
     Ok((user, false))
 }
 
 fn rows<C: AsConnRef>(conn: &mut C, key: &str) -> i64 {
-    on!(conn, |c| users::table
-        .filter(users::email.eq(key))
-        .count()
-        .get_result(c))
+    query!(
+        conn,
+        get_result::<i64>,
+        users::table.filter(users::email.eq(key)).count()
+    )
     .unwrap()
 }
 
 fn rows_and_visits<C: AsConnRef>(conn: &mut C, key: &str) -> (i64, i64) {
-    let visits: Vec<i32> = on!(conn, |c| users::table
-        .filter(users::email.eq(key))
-        .select(users::visits)
-        .load(c))
+    let visits: Vec<i32> = query!(
+        conn,
+        load::<i32>,
+        users::table
+            .filter(users::email.eq(key))
+            .select(users::visits)
+    )
     .unwrap();
     (
         visits.len() as i64,
