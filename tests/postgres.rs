@@ -27,6 +27,62 @@ fn statements_per_call() {
             && log[0].ends_with(r#""users"."nick", (xmax = 0) -- binds: ["bob@x.io", "bob@x.io", "bob@x.io", "L", 1, 1]"#),
         "{log:?}"
     );
+    let log = &logs.miss;
+    assert!(
+        log[0].starts_with(r#"WITH found AS (SELECT "users"."id""#)
+            && log[0].contains(r#"LIMIT (SELECT 1 - count(*) FROM found) ON CONFLICT ("email") DO NOTHING RETURNING"#)
+            && log[0].contains("SELECT found.*, false FROM found UNION ALL SELECT inserted.*, true FROM inserted"),
+        "{log:?}"
+    );
+}
+
+/// A standalone hit is the same one statement as a miss, and inserts
+/// nothing: no sequence value is consumed, so the next row created takes
+/// the next id.
+#[test]
+fn a_hit_consumes_no_sequence_value() {
+    let db = TestDb::new("pg_sequence");
+    let mut conn = db.connect();
+    let get = |conn: &mut PgConnection, email: &str| {
+        User::get_or_create(conn, users::email.key(email), names(email, email, "S")).unwrap()
+    };
+    let (ann, created) = get(&mut conn, "ann@x.io");
+    assert!(created);
+    for _ in 0..5 {
+        assert_eq!(get(&mut conn, "ann@x.io"), (ann.clone(), false));
+    }
+    let (bob, created) = get(&mut conn, "bob@x.io");
+    assert!(created);
+    assert_eq!(bob.id, ann.id + 1, "five hits took no sequence value");
+}
+
+/// Values that render `DEFAULT` (an `Option` field that is `None`) cannot be
+/// inserted from a `VALUES` list with a `LIMIT`: such a call selects, then
+/// inserts, in two statements, and the column takes its default.
+#[test]
+fn get_or_create_with_default_in_its_values_selects_then_inserts() {
+    let db = TestDb::new("pg_default_values");
+    let mut conn = db.connect();
+    let counter = StatementCounter::install(&mut conn);
+    let defaults = UserDefaults {
+        username: "ann",
+        first_name: "Ann",
+        last_name: "Lee",
+        visits: None,
+    };
+    let (ann, created) =
+        User::get_or_create(&mut conn, users::email.key("ann@x.io"), &defaults).unwrap();
+    assert_eq!((created, ann.visits), (true, 7), "the column default");
+    let log = counter.statements();
+    assert_eq!(counter.take(), 2, "{log:?}");
+    assert!(
+        log[1].contains("VALUES ($1, $2, $3, $4, DEFAULT)"),
+        "{log:?}"
+    );
+    let (again, created) =
+        User::get_or_create(&mut conn, users::email.key("ann@x.io"), &defaults).unwrap();
+    assert_eq!((again, created), (ann, false));
+    assert_eq!(counter.take(), 1, "a hit is one SELECT");
 }
 
 #[test]

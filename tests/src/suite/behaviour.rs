@@ -283,14 +283,15 @@ pub fn update_or_create_with_uses_update_values_or_create_values<B: TestBackend>
 }
 
 /// Create values that cannot form a row (a NULL in a NOT NULL column, a
-/// division by zero, a bad cast) never fail the update of an existing row,
-/// standalone or inside the caller's transaction, which stays usable:
-/// like Django's `create_defaults`, they are for creating only.
-pub fn create_values_that_cannot_form_a_row_never_fail_an_update<B: TestBackend>() {
+/// division by zero, a bad cast) never fail a call on an existing row
+/// (`update_or_create_with`'s update, `get_or_create`'s hit), standalone or
+/// inside the caller's transaction, which stays usable: like Django's
+/// `create_defaults`, they are for creating only.
+pub fn create_values_that_cannot_form_a_row_never_fail_a_call_on_an_existing_row<B: TestBackend>() {
     use diesel::dsl::sql;
     use diesel::sql_types::Integer;
 
-    let db = B::Db::new("uoc-bad-create");
+    let db = B::Db::new("bad-create");
     let mut conn = db.connect();
     let bump_with = |c: &mut B::Conn, create: &'static str| {
         call!(
@@ -298,6 +299,18 @@ pub fn create_values_that_cannot_form_a_row_never_fail_an_update<B: TestBackend>
             User::update_or_create_with(
                 users::email.key("ann@x.io"),
                 users::visits.eq(users::visits + 1),
+                (
+                    names("ann", "Ann", "Lee"),
+                    users::visits.eq(sql::<Integer>(create))
+                ),
+            )
+        )
+    };
+    let get_with = |c: &mut B::Conn, create: &'static str| {
+        call!(
+            c,
+            User::get_or_create(
+                users::email.key("ann@x.io"),
                 (
                     names("ann", "Ann", "Lee"),
                     users::visits.eq(sql::<Integer>(create))
@@ -313,6 +326,12 @@ pub fn create_values_that_cannot_form_a_row_never_fail_an_update<B: TestBackend>
         let (u, created) = bump_with(&mut conn, create).unwrap_or_else(|e| panic!("{create}: {e}"));
         visits += 1;
         assert_eq!((u.visits, created), (visits, false), "{create}");
+        let (u, created) = get_with(&mut conn, create).unwrap_or_else(|e| panic!("{create}: {e}"));
+        assert_eq!(
+            (u.visits, created),
+            (visits, false),
+            "get_or_create, {create}"
+        );
     }
     crate::txn::begin(&mut conn);
     for create in bad {
@@ -322,6 +341,12 @@ pub fn create_values_that_cannot_form_a_row_never_fail_an_update<B: TestBackend>
             (u.visits, created),
             (visits, false),
             "{create} in a transaction"
+        );
+        let (u, created) = get_with(&mut conn, create).unwrap_or_else(|e| panic!("{create}: {e}"));
+        assert_eq!(
+            (u.visits, created),
+            (visits, false),
+            "get_or_create, {create} in a transaction"
         );
     }
     assert_eq!(count_users(&mut conn), 1, "the transaction stays usable");
