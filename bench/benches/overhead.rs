@@ -34,6 +34,7 @@ use criterion::Criterion;
 use diesel::Connection;
 use diesel_get_or_create_bench::seeded_key;
 use diesel_get_or_create_bench::stats::median;
+use diesel_get_or_create_tests::backend::AsConnRef;
 use diesel_get_or_create_tests::counter::StatementCounter;
 
 /// Rows seeded in every table: the hit and update benchmarks cycle through them.
@@ -71,7 +72,7 @@ fn bench_mode() -> bool {
 }
 
 /// Statements per call of `side`, over 20 calls on connection `counting`.
-fn statements_per_call<C: Connection>(counting: &mut C, side: &mut Side<'_, C>) -> f64 {
+fn statements_per_call<C: Connection + AsConnRef>(counting: &mut C, side: &mut Side<'_, C>) -> f64 {
     const CALLS: usize = 20;
     let counter = StatementCounter::install(counting);
     counter.take();
@@ -92,7 +93,7 @@ fn statements_per_call<C: Connection>(counting: &mut C, side: &mut Side<'_, C>) 
 /// on connection `conn` (so that no side gets a faster or slower connection
 /// or server process than another); print the ratios and the statements per
 /// call (counted on connection `counting`).
-fn pair<C: Connection>(
+fn pair<C: Connection + AsConnRef>(
     c: &mut Criterion,
     group: &str,
     conn: &mut C,
