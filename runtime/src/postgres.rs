@@ -1,29 +1,11 @@
 //! PostgreSQL: `ON CONFLICT (key)` does the work, in one statement where it can.
 //!
-//! * `get_or_create`, standalone: one statement for a hit and for a miss,
-//!
-//!   ```sql
-//!   WITH found AS (SELECT <row> FROM <table> WHERE <key> LIMIT 1),
-//!   inserted AS (INSERT INTO <table> (<columns>) VALUES (<key and values>)
-//!       LIMIT (SELECT 1 - count(*) FROM found)
-//!       ON CONFLICT (<key>) DO NOTHING RETURNING <row>)
-//!   SELECT found.*, false FROM found UNION ALL SELECT inserted.*, true FROM inserted
-//!   ```
-//!
-//!   `LIMIT 0` when the row was found: nothing is inserted, no create value
-//!   is evaluated and no sequence value is consumed. A row from `inserted` was
-//!   created by this call. No row at all means a concurrent transaction
-//!   committed the key after the statement's snapshot was taken, and one more
-//!   `SELECT` returns it (at READ COMMITTED every statement sees the latest
-//!   committed rows). Create values that render `DEFAULT` (an `Option` field
-//!   that is `None`) cannot be inserted from a `VALUES` list with a `LIMIT`:
-//!   such a call takes the path below.
-//! * `get_or_create` inside the caller's transaction (or with `DEFAULT` in
-//!   its values): a hit is one `SELECT`; a miss then runs
-//!   `INSERT .. ON CONFLICT (key) DO NOTHING RETURNING ..` in a savepoint
-//!   (see Errors), with the same meaning of "no row". The insert alone is not
-//!   the first statement because it consumes a sequence value even when it
-//!   conflicts.
+//! * `get_or_create`: a hit is one `SELECT`. A miss is one
+//!   `INSERT .. ON CONFLICT (key) DO NOTHING RETURNING ..`: a returned row was
+//!   created by this call; no row means a concurrent transaction committed the
+//!   key first, and one more `SELECT` returns it (at READ COMMITTED every
+//!   statement sees the latest committed rows). The insert is not the first
+//!   statement because it consumes a sequence value even when it conflicts.
 //! * `update_or_create_with`: one
 //!   `INSERT .. ON CONFLICT (key) DO UPDATE SET .. RETURNING .., (xmax = 0)`.
 //!   The row is locked from the moment the statement finds or inserts it until
@@ -57,58 +39,34 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sql_types::Bool;
-use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl, SelectableHelper};
+use diesel::{Connection, QueryResult, RunQueryDsl, SelectableHelper};
 
 use crate::algorithm::{
     self, begin_if, end_if, is_duplicate, Algorithms, Duplicates, Errors, ReturningIo, Runs,
-    MAX_ATTEMPTS,
 };
 use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
 use crate::driver::sync::{SyncIo, SyncStatements};
-use crate::key::{ColumnTuple, Lookup, LookupFilter};
+use crate::key::{ColumnTuple, Lookup};
 use crate::model::Model;
 use crate::query::{
-    push_column_list, sealed::Sealed, From, Insert, OnConflictDoNothing, Returning, SelectByKey,
-    SupportsOnConflict, SupportsReturning,
+    push_column_list, sealed::Sealed, From, Insert, Returning, SupportsOnConflict,
+    SupportsReturning,
 };
 
 impl Sealed for Pg {}
 impl SupportsReturning for Pg {}
 impl SupportsOnConflict for Pg {}
 
-/// PostgreSQL's own steps: the upsert of `update_or_create`, and the one
-/// statement of a standalone `get_or_create`.
+/// PostgreSQL's upsert: the step its `update_or_create` runs.
 pub trait UpsertIo: ReturningIo {
     /// `INSERT .. ON CONFLICT (<key>) DO UPDATE SET <changeset>
     /// RETURNING <row>, (xmax = 0)`: the row, and whether it was inserted.
     fn upsert(&mut self) -> impl Future<Output = QueryResult<(Self::Row, bool)>> + Send;
-
-    /// Whether [`select_or_insert`](Self::select_or_insert) can insert the
-    /// call's key and values: not when a value renders `DEFAULT`.
-    fn can_select_or_insert(&mut self) -> QueryResult<bool>;
-
-    /// `WITH found AS (SELECT ..), inserted AS (INSERT .. LIMIT (SELECT 1 -
-    /// count(*) FROM found) ON CONFLICT (<key>) DO NOTHING RETURNING ..)
-    /// SELECT found.*, false .. UNION ALL SELECT inserted.*, true ..`: the
-    /// row and whether this statement inserted it, or no row when a
-    /// concurrent transaction committed the key after the snapshot.
-    fn select_or_insert(
-        &mut self,
-    ) -> impl Future<Output = QueryResult<Option<(Self::Row, bool)>>> + Send;
 }
 
 impl<E: UpsertIo> Algorithms<E> for Pg {
     async fn get_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        if !io.in_transaction()? && io.can_select_or_insert()? {
-            let mut runs = Runs::start(io, ERRORS)?;
-            loop {
-                let result = select_or_insert(io).await;
-                if let Some(result) = runs.settle(io, result).await {
-                    return result;
-                }
-            }
-        }
         algorithm::get_or_create(io, ERRORS, async |io, standalone, duplicates| {
             // Inside the caller's transaction, in a savepoint: an error would
             // otherwise abort the caller's whole transaction.
@@ -141,37 +99,6 @@ impl<E: UpsertIo> Algorithms<E> for Pg {
             }
         }
     }
-}
-
-/// One run of a standalone `get_or_create` in one statement.
-async fn select_or_insert<E: UpsertIo>(io: &mut E) -> QueryResult<(E::Row, bool)> {
-    let mut duplicates = Duplicates::default();
-    for _ in 0..MAX_ATTEMPTS {
-        match io.select_or_insert().await {
-            Ok(Some(found)) => return Ok(found),
-            // A concurrent transaction committed the key after this
-            // statement's snapshot; `None`: that row was deleted since.
-            Ok(None) => {
-                if let Some(row) = io.select().await? {
-                    return Ok((row, false));
-                }
-            }
-            // Maybe a concurrent insert of the key, failing on another
-            // unique index: the next attempt sees the key's row.
-            Err(error) if is_duplicate(&error) => duplicates.not_on_key(error)?,
-            // PostgreSQL folds constant create values when it plans the
-            // statement, so one that fails (`1 / 0`) fails a hit too: a
-            // hit must not fail on values it never writes.
-            Err(error) if create_values_may_have_failed(&error) => {
-                return match io.select().await? {
-                    Some(row) => Ok((row, false)),
-                    None => Err(error),
-                };
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Err(algorithm::vanished())
 }
 
 /// One run of `update_or_create`.
@@ -291,123 +218,10 @@ impl<Cols, U> QueryId for OnConflictDoUpdate<'_, Cols, U> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-/// ` LIMIT (SELECT 1 - count(*) FROM found)` before the insert's
-/// conflict clause `C`: the `VALUES` row is inserted only when the `found`
-/// query of [`SelectOrInsert`] returned no row.
-#[derive(Debug)]
-pub(crate) struct UnlessFound<C>(C);
-
-impl<C: QueryFragment<Pg>> QueryFragment<Pg> for UnlessFound<C> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(" LIMIT (SELECT 1 - count(*) FROM found)");
-        self.0.walk_ast(out)
-    }
-}
-
-/// The one statement of a standalone `get_or_create` (see the module's
-/// documentation): the row and whether it was inserted.
-#[derive(Debug)]
-pub(crate) struct SelectOrInsert<'a, T: QuerySource, K, V, Cols, S> {
-    select: SelectByKey<'a, T, K, S, ()>,
-    insert: Insert<'a, T, V, UnlessFound<OnConflictDoNothing<Cols>>, Returning<S>>,
-}
-
-impl<T, K, V, Cols, S> QueryFragment<Pg> for SelectOrInsert<'_, T, K, V, Cols, S>
-where
-    T: QuerySource,
-    T::FromClause: QueryFragment<Pg>,
-    K: LookupFilter<Pg>,
-    V: QueryFragment<Pg>,
-    Cols: ColumnTuple,
-    S: QueryFragment<Pg>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH found AS (");
-        self.select.walk_ast(out.reborrow())?;
-        out.push_sql("), inserted AS (");
-        self.insert.walk_ast(out.reborrow())?;
-        out.push_sql(
-            ") SELECT found.*, false FROM found UNION ALL SELECT inserted.*, true FROM inserted",
-        );
-        Ok(())
-    }
-}
-
-/// Insert values have no query id, so neither has the statement.
-impl<T: QuerySource, K, V, Cols, S> QueryId for SelectOrInsert<'_, T, K, V, Cols, S> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<T: QuerySource, K, V, Cols, S: Expression> diesel::query_builder::Query
-    for SelectOrInsert<'_, T, K, V, Cols, S>
-{
-    type SqlType = (S::SqlType, Bool);
-}
-
-impl<T: QuerySource, K, V, Cols, S, Conn> RunQueryDsl<Conn>
-    for SelectOrInsert<'_, T, K, V, Cols, S>
-{
-}
-
-/// Whether `values` (`(<columns>) VALUES (<values>)`) can be the source of
-/// [`SelectOrInsert`]'s insert: not when a value renders `DEFAULT`, which
-/// PostgreSQL refuses in a `VALUES` list with a `LIMIT`. (A `DEFAULT` inside
-/// SQL of the caller's own is taken for one, which only costs the faster
-/// path.)
-fn values_can_be_limited<V: QueryFragment<Pg>>(values: &V) -> QueryResult<bool> {
-    use diesel::query_builder::QueryBuilder;
-    let mut sql = diesel::pg::PgQueryBuilder::default();
-    values.to_sql(&mut sql, &Pg)?;
-    let sql = sql.finish();
-    Ok(sql
-        .split_once(") VALUES (")
-        .is_some_and(|(_, values)| !values.contains("DEFAULT")))
-}
-
-impl<M, K, D, Mk, U> Call<M, K, D, Mk, U>
-where
-    M: Model + Selectable<Pg>,
-    K: Lookup + Clone,
-    D: InsertValues<M::Table, K, Mk>,
-{
-    /// See [`SelectOrInsert`].
-    fn select_or_insert(
-        &mut self,
-    ) -> SelectOrInsert<'_, M::Table, K, D::Values, K::Columns, SelectionOf<M, Pg>> {
-        self.values();
-        let call = &*self;
-        SelectOrInsert {
-            select: call.select(()),
-            insert: Insert {
-                from: From::of(M::table()),
-                values: call.values.as_ref().expect("values() built them"),
-                conflict: UnlessFound(call.on_conflict_do_nothing()),
-                returning: Returning(M::as_select()),
-            },
-        }
-    }
-
-    /// See [`values_can_be_limited`].
-    fn can_select_or_insert(&mut self) -> QueryResult<bool>
-    where
-        D::Values: QueryFragment<Pg>,
-    {
-        values_can_be_limited(self.values())
-    }
-}
-
-/// PostgreSQL's own statements of call `Self` on connection `C`,
-/// synchronously.
+/// The upsert of call `Self` on PostgreSQL connection `C`, synchronously.
 pub trait SyncUpsert<C: Connection<Backend = Pg>>: SyncStatements<C> {
     /// `INSERT .. ON CONFLICT (<key>) DO UPDATE SET <changeset> RETURNING <row>, (xmax = 0)`
     fn upsert(&mut self, conn: &mut C) -> QueryResult<(Self::Row, bool)>;
-
-    /// See [`UpsertIo::can_select_or_insert`].
-    fn can_select_or_insert(&mut self) -> QueryResult<bool>;
-
-    /// See [`SelectOrInsert`].
-    fn select_or_insert(&mut self, conn: &mut C) -> QueryResult<Option<(Self::Row, bool)>>;
 }
 
 impl<M, K, D, Mk, U> Call<M, K, D, Mk, U>
@@ -440,11 +254,10 @@ where
     M: Model + Selectable<Pg> + 'static,
     M::Table: QueryId,
     <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
-    K: LookupFilter<Pg> + Clone,
+    K: Lookup + Clone,
     D: InsertValues<M::Table, K, Mk>,
     D::Values: QueryFragment<Pg> + QueryId,
     U: QueryFragment<Pg>,
-    M::SelectExpression: QueryFragment<Pg> + QueryId,
     RowAndCreated<M>:
         Expression<SqlType = (SelectionOf<M, Pg>, Bool)> + QueryFragment<Pg> + QueryId,
     Pg: QueryMetadata<(SelectionOf<M, Pg>, Bool)>,
@@ -452,14 +265,6 @@ where
 {
     fn upsert(&mut self, conn: &mut C) -> QueryResult<(M, bool)> {
         Call::upsert(self, Returning((M::as_select(), XmaxIsZero))).get_result(conn)
-    }
-
-    fn can_select_or_insert(&mut self) -> QueryResult<bool> {
-        Call::can_select_or_insert(self)
-    }
-
-    fn select_or_insert(&mut self, conn: &mut C) -> QueryResult<Option<(M, bool)>> {
-        Call::select_or_insert(self).get_result(conn).optional()
     }
 }
 
@@ -471,14 +276,6 @@ where
 {
     async fn upsert(&mut self) -> QueryResult<(P::Row, bool)> {
         self.call.upsert(self.conn)
-    }
-
-    fn can_select_or_insert(&mut self) -> QueryResult<bool> {
-        self.call.can_select_or_insert()
-    }
-
-    async fn select_or_insert(&mut self) -> QueryResult<Option<(P::Row, bool)>> {
-        self.call.select_or_insert(self.conn)
     }
 }
 
@@ -494,33 +291,24 @@ mod asynchronous {
     use diesel::query_builder::{QueryFragment, QueryId};
     use diesel::query_source::QuerySource;
     use diesel::sql_types::Bool;
-    use diesel::{OptionalExtension, QueryResult, SelectableHelper};
+    use diesel::{QueryResult, SelectableHelper};
     use diesel_async::{AsyncConnection, RunQueryDsl};
 
     use super::{RowAndCreated, UpsertIo, XmaxIsZero};
     use crate::call::{Call, SelectionOf};
     use crate::defaults::InsertValues;
     use crate::driver::asynchronous::{AsyncIo, AsyncStatements};
-    use crate::key::LookupFilter;
+    use crate::key::Lookup;
     use crate::model::Model;
     use crate::query::Returning;
 
-    /// PostgreSQL's own statements of call `Self` on async connection `C`.
+    /// The upsert of call `Self` on async PostgreSQL connection `C`.
     pub trait AsyncUpsert<C: AsyncConnection<Backend = Pg>>: AsyncStatements<C> {
         /// `INSERT .. ON CONFLICT (<key>) DO UPDATE SET <changeset> RETURNING <row>, (xmax = 0)`
         fn upsert(
             &mut self,
             conn: &mut C,
         ) -> impl Future<Output = QueryResult<(Self::Row, bool)>> + Send;
-
-        /// See [`UpsertIo::can_select_or_insert`].
-        fn can_select_or_insert(&mut self) -> QueryResult<bool>;
-
-        /// See [`super::SelectOrInsert`].
-        fn select_or_insert(
-            &mut self,
-            conn: &mut C,
-        ) -> impl Future<Output = QueryResult<Option<(Self::Row, bool)>>> + Send;
     }
 
     impl<C, M, K, D, Mk, U> AsyncUpsert<C> for Call<M, K, D, Mk, U>
@@ -530,8 +318,8 @@ mod asynchronous {
         M: Model + Selectable<Pg> + Send + 'static,
         M::Table: QueryId + Send,
         <M::Table as QuerySource>::FromClause: QueryFragment<Pg> + Send,
-        M::SelectExpression: QueryFragment<Pg> + QueryId + Send,
-        K: LookupFilter<Pg> + Clone + Send + Sync,
+        M::SelectExpression: Send,
+        K: Lookup + Clone + Send + Sync,
         D: InsertValues<M::Table, K, Mk> + Send + Sync,
         D::Values: QueryFragment<Pg> + QueryId + Send + Sync,
         U: QueryFragment<Pg> + Send + Sync,
@@ -546,17 +334,6 @@ mod asynchronous {
                 .get_result(conn)
                 .await
         }
-
-        fn can_select_or_insert(&mut self) -> QueryResult<bool> {
-            Call::can_select_or_insert(self)
-        }
-
-        async fn select_or_insert(&mut self, conn: &mut C) -> QueryResult<Option<(M, bool)>> {
-            Call::select_or_insert(self)
-                .get_result(conn)
-                .await
-                .optional()
-        }
     }
 
     impl<C, P> UpsertIo for AsyncIo<'_, C, P>
@@ -567,14 +344,6 @@ mod asynchronous {
     {
         async fn upsert(&mut self) -> QueryResult<(P::Row, bool)> {
             self.call.upsert(self.conn).await
-        }
-
-        fn can_select_or_insert(&mut self) -> QueryResult<bool> {
-            self.call.can_select_or_insert()
-        }
-
-        async fn select_or_insert(&mut self) -> QueryResult<Option<(P::Row, bool)>> {
-            self.call.select_or_insert(self.conn).await
         }
     }
 }

@@ -150,11 +150,8 @@ impl TestBackend for Postgres {
     const EXPRESSION_UNIQUE: Option<&'static str> = Some(crate::backend::LOWER_CODE_UNIQUE);
 
     const STATEMENTS: Statements = Statements {
-        miss: (
-            1,
-            "one WITH found AS (SELECT ..), inserted AS (INSERT .. LIMIT .. ON CONFLICT DO NOTHING RETURNING ..) SELECT ..",
-        ),
-        hit: (1, "the same one statement"),
+        miss: (2, "SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING"),
+        hit: (1, "one SELECT"),
         update: (1, "one INSERT .. ON CONFLICT DO UPDATE RETURNING"),
         create: (1, "the same one statement"),
     };
@@ -176,13 +173,13 @@ impl TestBackend for Postgres {
 
 impl ServerBackend for Postgres {
     const LOST_RACE_CASES: &'static [(Isolation, Mode, usize)] = &[
-        // WITH .. INSERT (waits, then returns no row), SELECT.
-        (Isolation::ReadCommitted, Mode::Standalone, 2),
+        // SELECT (miss), INSERT (waits, then returns no row), SELECT.
+        (Isolation::ReadCommitted, Mode::Standalone, 3),
         // BEGIN, SELECT, SAVEPOINT, INSERT, RELEASE, SELECT, COMMIT.
         (Isolation::ReadCommitted, Mode::InTransaction, 7),
-        // WITH .. INSERT (serialization failure), the call runs again: WITH (a hit).
-        (Isolation::RepeatableRead, Mode::Standalone, 2),
-        (Isolation::Serializable, Mode::Standalone, 2),
+        // SELECT, INSERT (serialization failure), the call runs again: SELECT (hit).
+        (Isolation::RepeatableRead, Mode::Standalone, 3),
+        (Isolation::Serializable, Mode::Standalone, 3),
     ];
 
     /// At REPEATABLE READ and above, A cannot update a row committed after its

@@ -32,8 +32,6 @@ pub(crate) enum Step {
     UpdateReturning,
     /// `INSERT .. ON CONFLICT (key) DO UPDATE .. RETURNING .., (xmax = 0)` (PostgreSQL)
     Upsert,
-    /// `WITH found AS (SELECT ..), inserted AS (INSERT .. LIMIT ..) SELECT ..` (PostgreSQL)
-    SelectOrInsert,
     /// The check that an insert names no column twice (SQLite)
     CheckColumns,
     /// `BEGIN` or `SAVEPOINT`
@@ -55,8 +53,7 @@ pub(crate) enum Reply {
     NoRow,
     /// A statement affected (or matched) this many rows.
     Count(usize),
-    /// The upsert (or `SelectOrInsert`) returned this row, inserted
-    /// (`true`) or not.
+    /// The upsert returned this row, inserted (`true`) or updated.
     Upserted(&'static str, bool),
     /// A boundary, a pause or a check succeeded.
     Done,
@@ -71,7 +68,6 @@ pub(crate) use Step::*;
 pub(crate) struct Script {
     in_transaction: bool,
     noop: bool,
-    default_in_values: bool,
     script: VecDeque<(Step, Reply)>,
     log: Vec<Step>,
     runs: u32,
@@ -84,7 +80,6 @@ impl Script {
         Script {
             in_transaction,
             noop: false,
-            default_in_values: false,
             script: script.into(),
             log: Vec::new(),
             runs: 1,
@@ -94,13 +89,6 @@ impl Script {
     /// The call's changeset is empty.
     pub(crate) fn with_noop_changeset(mut self) -> Script {
         self.noop = true;
-        self
-    }
-
-    /// One of the call's values renders `DEFAULT` (PostgreSQL cannot insert
-    /// it from a `VALUES` list with a `LIMIT`).
-    pub(crate) fn with_default_in_values(mut self) -> Script {
-        self.default_in_values = true;
         self
     }
 
@@ -230,19 +218,6 @@ impl crate::postgres::UpsertIo for Script {
             reply => panic!("Upsert cannot reply {reply:?}"),
         }
     }
-
-    fn can_select_or_insert(&mut self) -> QueryResult<bool> {
-        Ok(!self.default_in_values)
-    }
-
-    async fn select_or_insert(&mut self) -> QueryResult<Option<(&'static str, bool)>> {
-        match self.next(SelectOrInsert) {
-            Upserted(row, created) => Ok(Some((row, created))),
-            NoRow => Ok(None),
-            Fail(error) => Err(error),
-            reply => panic!("SelectOrInsert cannot reply {reply:?}"),
-        }
-    }
 }
 
 #[cfg(feature = "mysql")]
@@ -315,30 +290,10 @@ pub(crate) fn update_or_create<DB: Algorithms<Script>>(
 /// `update_or_create_with` with an empty changeset, on a row that exists:
 /// the steps backend `DB` takes.
 pub(crate) fn update_nothing<DB: Algorithms<Script>>() -> (Outcome, Vec<Step>) {
-    update_nothing_with::<DB>((Select, Row("ann")))
-}
-
-/// [`update_nothing`] for a backend whose first step is `first`.
-pub(crate) fn update_nothing_with<DB: Algorithms<Script>>(
-    first: (Step, Reply),
-) -> (Outcome, Vec<Step>) {
-    let (result, steps) = Script::new(false, vec![first])
+    let (result, steps) = Script::new(false, vec![(Select, Row("ann"))])
         .with_noop_changeset()
         .play(async |io| crate::algorithm::update_or_create::<DB, _>(io).await);
     (outcome(result), steps)
-}
-
-/// Play `script` through backend `DB`'s `get_or_create`, for a call one of
-/// whose values renders `DEFAULT`.
-#[cfg(feature = "postgres")]
-pub(crate) fn get_or_create_with_default_in_values<DB: Algorithms<Script>>(
-    in_transaction: bool,
-    script: Vec<(Step, Reply)>,
-) -> Outcome {
-    let (result, _) = Script::new(in_transaction, script)
-        .with_default_in_values()
-        .play(async |io| DB::get_or_create(io).await);
-    outcome(result)
 }
 
 /// An algorithm's result, with its error as the error's kind and whether
