@@ -206,8 +206,12 @@ fn paired_ratio<C: Connection>(
     (m(&ratios), m(&ours), m(&theirs))
 }
 
-/// A key-picking operation over the seeded keys, in turn.
-fn cycling<'a, C, R>(op: fn(&mut C, &str) -> R) -> Box<dyn FnMut(&mut C) + 'a>
+/// A key-picking operation over the seeded keys, in turn; `maintain(conn,
+/// calls)` after each call (the backend's checkpoint schedule).
+fn cycling<'a, C, R>(
+    op: fn(&mut C, &str) -> R,
+    maintain: fn(&mut C, u64),
+) -> Box<dyn FnMut(&mut C) + 'a>
 where
     R: 'a,
     C: 'a,
@@ -219,18 +223,22 @@ where
         let key = &keys[i % keys.len()];
         i += 1;
         black_box(op(conn, key));
+        maintain(conn, i as u64);
     })
 }
 
-/// An operation on a new key at every call (`prefix` keeps the sides apart).
+/// An operation on a new key at every call (`prefix` keeps the sides apart),
+/// with `maintain` as in [`cycling`].
 fn fresh<'a, C: 'a, R: 'a>(
     prefix: &'static str,
     op: fn(&mut C, &str) -> R,
+    maintain: fn(&mut C, u64),
 ) -> Box<dyn FnMut(&mut C) + 'a> {
     let mut i = 0u64;
     Box::new(move |conn| {
         i += 1;
         black_box(op(conn, &format!("{prefix}-{i}@bench.test")));
+        maintain(conn, i);
     })
 }
 
@@ -243,6 +251,7 @@ macro_rules! backend_benches {
         let db = m::Db::new("bench_overhead", true);
         let mut conn = db.connect(None);
         m::seed(&mut conn, SEEDED);
+        m::checkpoint_on_schedule(&mut conn);
         let mut counting = db.connect(None);
         let side = |label, op| Side { label, op };
         pair(
@@ -251,11 +260,11 @@ macro_rules! backend_benches {
             &mut conn,
             &mut counting,
             vec![
-                side("crate", cycling(|c, k| m::crate_get(c, k).unwrap())),
-                side("hand-written", cycling(|c, k| m::hand_hit(c, k).unwrap())),
+                side("crate", cycling(|c, k| m::crate_get(c, k).unwrap(), m::maintain)),
+                side("hand-written", cycling(|c, k| m::hand_hit(c, k).unwrap(), m::maintain)),
                 side(
                     "hand-written, no LIMIT",
-                    cycling(|c, k| m::hand_hit_unlimited(c, k).unwrap()),
+                    cycling(|c, k| m::hand_hit_unlimited(c, k).unwrap(), m::maintain),
                 ),
             ],
         );
@@ -265,13 +274,13 @@ macro_rules! backend_benches {
             &mut conn,
             &mut counting,
             vec![
-                side("crate", fresh("crate", |c, k| m::crate_get(c, k).unwrap())),
-                side("hand-written", fresh("hand", |c, k| m::hand_get(c, k).unwrap())),
+                side("crate", fresh("crate", |c, k| m::crate_get(c, k).unwrap(), m::maintain)),
+                side("hand-written", fresh("hand", |c, k| m::hand_get(c, k).unwrap(), m::maintain)),
             ],
         );
         let mut update = vec![
-            side("crate", cycling(|c, k| m::crate_increment(c, k).unwrap())),
-            side("hand-written", cycling(|c, k| m::hand_increment(c, k).unwrap())),
+            side("crate", cycling(|c, k| m::crate_increment(c, k).unwrap(), m::maintain)),
+            side("hand-written", cycling(|c, k| m::hand_increment(c, k).unwrap(), m::maintain)),
         ];
         backend_benches!(@extra update, side, m, $extra);
         pair($c, concat!($name, "/update"), &mut conn, &mut counting, update);
@@ -279,13 +288,13 @@ macro_rules! backend_benches {
     (@extra $update:ident, $side:ident, $m:ident, txn) => {
         $update.push($side(
             "hand-written in txn",
-            cycling(|c, k| $m::hand_increment_txn(c, k).unwrap()),
+            cycling(|c, k| $m::hand_increment_txn(c, k).unwrap(), $m::maintain),
         ));
     };
     (@extra $update:ident, $side:ident, $m:ident, returning) => {
         $update.push($side(
             "hand-written UPDATE RETURNING",
-            cycling(|c, k| $m::hand_update_returning(c, k).unwrap()),
+            cycling(|c, k| $m::hand_update_returning(c, k).unwrap(), $m::maintain),
         ));
     };
 }

@@ -48,3 +48,10 @@ impl Db {
 pub fn strategies() -> Vec<crate::Strategy<Conn>> {
     vec![crate_strategy(), naive_strategy(), upsert_strategy()]
 }
+
+/// Nothing to set on a timed connection (PostgreSQL needs no checkpoint
+/// schedule; see `sqlite::checkpoint_on_schedule`).
+pub fn checkpoint_on_schedule(_conn: &mut Conn) {}
+
+/// Nothing to do between timed calls (see `sqlite::maintain`).
+pub fn maintain(_conn: &mut Conn, _calls: u64) {}
