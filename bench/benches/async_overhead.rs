@@ -158,9 +158,17 @@ enum Keys {
     Fresh(&'static str),
 }
 
-/// Time `calls` calls of `op` from key number `*next` on, in µs per call.
+/// The statement each side runs after every [`CHECKPOINT_EVERY`] calls, on
+/// SQLite, whose timed connection has automatic checkpoints off: both sides
+/// pay for the same WAL checkpoints (see `sqlite::checkpoint_on_schedule` in
+/// the bench crate; without it only the crate's miss ran them).
+const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+const CHECKPOINT_EVERY: usize = 256;
+
+/// Time `calls` calls of `op` from key number `*next` on, in µs per call;
+/// with `$checkpoint`, the [`CHECKPOINT`] schedule.
 macro_rules! time_batch {
-    ($conn:expr, $op:path, $keys:expr, $next:expr, $calls:expr) => {{
+    ($conn:expr, $op:path, $keys:expr, $next:expr, $calls:expr, $checkpoint:expr) => {{
         let start = Instant::now();
         for _ in 0..$calls {
             let key = match $keys {
@@ -169,6 +177,9 @@ macro_rules! time_batch {
             };
             *$next += 1;
             let _ = std::hint::black_box($op($conn, &key).await.unwrap());
+            if $checkpoint && *$next % CHECKPOINT_EVERY == 0 {
+                $conn.batch_execute(CHECKPOINT).await.unwrap();
+            }
         }
         start.elapsed().as_secs_f64() * 1e6 / $calls as f64
     }};
@@ -176,26 +187,55 @@ macro_rules! time_batch {
 
 /// Compare `$ours` with `$theirs` and print the group's row.
 macro_rules! group {
-    ($name:expr, $conn:expr, $ours:path, $theirs:path, $keys:expr, $label:expr) => {{
+    ($name:expr, $conn:expr, $ours:path, $theirs:path, $keys:expr, $label:expr, $checkpoint:expr) => {{
         let (ours_keys, theirs_keys) = match $keys {
             Keys::Seeded => (Keys::Seeded, Keys::Seeded),
             Keys::Fresh(_) => (Keys::Fresh("crate"), Keys::Fresh("hand")),
         };
         let (mut next_ours, mut next_theirs) = (0usize, 0usize);
         // Size a batch from a short warm-up of both sides.
-        let warm = time_batch!($conn, $ours, ours_keys, &mut next_ours, 20).max(time_batch!(
-            $conn,
-            $theirs,
-            theirs_keys,
-            &mut next_theirs,
-            20
-        ));
+        let warm =
+            time_batch!($conn, $ours, ours_keys, &mut next_ours, 20, $checkpoint).max(time_batch!(
+                $conn,
+                $theirs,
+                theirs_keys,
+                &mut next_theirs,
+                20,
+                $checkpoint
+            ));
         if bench_mode() {
             let calls = ((BATCH.as_secs_f64() * 1e6 / warm) as usize).max(5);
             let (mut ratios, mut ours, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..ROUNDS {
-                let a = time_batch!($conn, $ours, ours_keys, &mut next_ours, calls);
-                let b = time_batch!($conn, $theirs, theirs_keys, &mut next_theirs, calls);
+            for round in 0..ROUNDS {
+                // In alternating order, as `overhead.rs` does.
+                let (a, b) = if round % 2 == 0 {
+                    let a =
+                        time_batch!($conn, $ours, ours_keys, &mut next_ours, calls, $checkpoint);
+                    (
+                        a,
+                        time_batch!(
+                            $conn,
+                            $theirs,
+                            theirs_keys,
+                            &mut next_theirs,
+                            calls,
+                            $checkpoint
+                        ),
+                    )
+                } else {
+                    let b = time_batch!(
+                        $conn,
+                        $theirs,
+                        theirs_keys,
+                        &mut next_theirs,
+                        calls,
+                        $checkpoint
+                    );
+                    (
+                        time_batch!($conn, $ours, ours_keys, &mut next_ours, calls, $checkpoint),
+                        b,
+                    )
+                };
                 ratios.push(a / b);
                 ours.push(a);
                 theirs.push(b);
@@ -213,7 +253,7 @@ macro_rules! group {
 }
 
 macro_rules! backend {
-    ($name:literal, $m:ident, $conn:expr) => {{
+    ($name:literal, $m:ident, $conn:expr, checkpoints $checkpoint:expr) => {{
         let mut conn = $conn;
         group!(
             concat!($name, "/hit"),
@@ -221,7 +261,8 @@ macro_rules! backend {
             $m::crate_get,
             hand_hit_pair,
             Keys::Seeded,
-            "filter().first()"
+            "filter().first()",
+            $checkpoint
         );
         group!(
             concat!($name, "/miss"),
@@ -229,7 +270,8 @@ macro_rules! backend {
             $m::crate_get,
             $m::hand_get,
             Keys::Fresh(""),
-            "insert-first"
+            "insert-first",
+            $checkpoint
         );
         group!(
             concat!($name, "/update"),
@@ -237,7 +279,8 @@ macro_rules! backend {
             $m::crate_increment,
             $m::hand_increment,
             Keys::Seeded,
-            "upsert"
+            "upsert",
+            $checkpoint
         );
     }};
 }
@@ -254,13 +297,16 @@ async fn main() {
         let db = s::Db::new("bench_async_overhead", true);
         s::seed(&mut db.connect(None), SEEDED);
         let mut conn = sqlite::Conn::establish(db.path()).await.unwrap();
-        conn.batch_execute("PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL;")
-            .await
-            .unwrap();
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL; \
+             PRAGMA wal_autocheckpoint = 0;",
+        )
+        .await
+        .unwrap();
         async fn hand_hit_pair(c: &mut sqlite::Conn, k: &str) -> QueryResult<User> {
             sqlite::hand_hit(c, k).await
         }
-        backend!("sqlite", sqlite, conn);
+        backend!("sqlite", sqlite, conn, checkpoints true);
     }
     #[cfg(feature = "postgres")]
     {
@@ -276,7 +322,7 @@ async fn main() {
         async fn hand_hit_pair(c: &mut pg::Conn, k: &str) -> QueryResult<User> {
             pg::hand_hit(c, k).await
         }
-        backend!("postgres", pg, conn);
+        backend!("postgres", pg, conn, checkpoints false);
     }
     #[cfg(feature = "mysql")]
     {
@@ -289,6 +335,6 @@ async fn main() {
         async fn hand_hit_pair(c: &mut my::Conn, k: &str) -> QueryResult<User> {
             my::hand_hit(c, k).await
         }
-        backend!("mariadb", my, conn);
+        backend!("mariadb", my, conn, checkpoints false);
     }
 }
