@@ -161,7 +161,7 @@ async fn insert_step<E: LockingIo>(io: &mut E) -> QueryResult<Option<QueryResult
 }
 
 /// MySQL's errors, as both drivers report them.
-const ERRORS: Errors = Errors {
+pub(crate) const ERRORS: Errors = Errors {
     normalize,
     retryable: is_retryable,
 };
@@ -173,22 +173,28 @@ const ERRORS: Errors = Errors {
 /// wsrep aborted transaction").
 pub(crate) fn normalize(error: Error) -> Error {
     match error {
-        Error::DatabaseError(DatabaseErrorKind::Unknown, info)
-            if info.message().starts_with("Deadlock") =>
-        {
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) if is_deadlock(info.message()) => {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info)
         }
         error => error,
     }
 }
 
-/// A deadlock (1213, once normalized): InnoDB has rolled the transaction
-/// back, and running it again from the start is safe.
+/// A deadlock (1213), normalized or not: InnoDB (or Galera's certification)
+/// has rolled the transaction back, and running it again from the start is
+/// safe.
 pub(crate) fn is_retryable(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
-    )
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => is_deadlock(info.message()),
+        _ => false,
+    }
+}
+
+/// The server's message of a deadlock (1213), as the text protocol and
+/// diesel-async report it.
+fn is_deadlock(message: &str) -> bool {
+    message.starts_with("Deadlock")
 }
 
 macro_rules! lock_clause {
