@@ -257,3 +257,76 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::DatabaseErrorKind::{SerializationFailure, UniqueViolation, Unknown};
+
+    use super::*;
+    use crate::algorithm::{backoff_cap_us, MAX_RUNS};
+    use crate::driver::script::{db_error, unique_violation};
+
+    fn commit_deadlock() -> Error {
+        db_error(
+            Unknown,
+            "Deadlock found when trying to get lock; try restarting transaction",
+        )
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn a_commit_time_deadlock_runs_again_until_runs_run_out_then_is_a_serialization_failure() {
+        type My = diesel::mysql::Mysql;
+        let mut runs = runs::<My>(false);
+        for run in 1..MAX_RUNS {
+            let pause = again::<My, Error>(&mut runs, commit_deadlock()).unwrap();
+            assert!(pause.as_micros() as u64 <= backoff_cap_us(run));
+        }
+        assert_eq!(runs.runs(), MAX_RUNS);
+        let last = again::<My, Error>(&mut runs, commit_deadlock()).unwrap_err();
+        assert!(matches!(
+            last,
+            Error::DatabaseError(SerializationFailure, _)
+        ));
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn inside_an_open_transaction_nothing_runs_again() {
+        type My = diesel::mysql::Mysql;
+        let mut runs = runs::<My>(true);
+        let error = again::<My, Error>(&mut runs, commit_deadlock()).unwrap_err();
+        assert!(matches!(
+            error,
+            Error::DatabaseError(SerializationFailure, _)
+        ));
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_runs_again_after_serialization_failures_and_deadlocks_only() {
+        type Pg = diesel::pg::Pg;
+        let mut runs = runs::<Pg>(false);
+        assert!(again::<Pg, Error>(
+            &mut runs,
+            db_error(SerializationFailure, "could not serialize")
+        )
+        .is_ok());
+        assert!(again::<Pg, Error>(&mut runs, db_error(Unknown, "deadlock detected")).is_ok());
+        let error = again::<Pg, Error>(&mut runs, unique_violation()).unwrap_err();
+        assert!(matches!(error, Error::DatabaseError(UniqueViolation, _)));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_runs_again_when_the_database_is_locked() {
+        type Lite = diesel::sqlite::Sqlite;
+        let mut runs = runs::<Lite>(false);
+        assert!(again::<Lite, Error>(&mut runs, db_error(Unknown, "database is locked")).is_ok());
+        assert!(
+            again::<Lite, Error>(&mut runs, db_error(Unknown, "database table is locked")).is_ok()
+        );
+        assert!(again::<Lite, Error>(&mut runs, unique_violation()).is_err());
+        assert!(again::<Lite, Error>(&mut runs, db_error(Unknown, "no such table: t")).is_err());
+    }
+}

@@ -284,6 +284,19 @@ fn only_deadlocks_are_retryable() {
         Unknown,
         "Lock wait timeout exceeded"
     )));
+    // Unnormalized, as the retrying transaction reads the caller's errors.
+    assert!(is_retryable(&unknown_deadlock()));
+    assert!(is_retryable(&db_error(
+        Unknown,
+        "Deadlock: wsrep aborted transaction"
+    )));
+    // A Galera node out of the primary component (1047): running again on
+    // the same node does not help, and nothing says the work was undone.
+    assert!(!is_retryable(&db_error(
+        Unknown,
+        "WSREP has not yet prepared node for application use"
+    )));
+    assert!(!is_retryable(&db_error(Unknown, "Server has gone away")));
 }
 
 /// diesel-async, and sync Diesel's text protocol (`COMMIT`), report MySQL's
