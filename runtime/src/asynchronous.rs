@@ -287,11 +287,18 @@ where
     use diesel_async::TransactionManager;
     let depth = C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
     let mut runs = crate::transaction::runs::<C::Backend>(depth.is_some());
+    let check = <C::Backend as crate::transaction::RetryBackend>::__commit_check();
     loop {
         // What diesel-async's `transaction` does, with a closure that can be
         // called again.
         C::TransactionManager::begin_transaction(conn).await?;
-        let result = match f(&mut *conn).await {
+        let mut result = f(&mut *conn).await;
+        if let (Ok(_), Some((sql, read))) = (&result, check) {
+            if let Err(error) = conn.batch_execute(sql).await {
+                result = Err(E::from(read(error)));
+            }
+        }
+        let result = match result {
             Ok(value) => match C::TransactionManager::commit_transaction(conn).await {
                 Ok(()) => Ok(value),
                 Err(error) => Err(E::from(error)),

@@ -49,10 +49,11 @@ use diesel::QueryResult;
 
 use crate::algorithm::{
     self, begin_if, end_if, is_duplicate, vanished, Algorithms, Duplicates, Errors, Io, Runs,
-    MAX_ATTEMPTS,
+    StaticInfo, MAX_ATTEMPTS,
 };
 use crate::driver::sync::{SyncIo, SyncStatements};
 use crate::query::sealed::Sealed;
+use crate::query::LockClause;
 
 impl Sealed for Mysql {}
 
@@ -218,7 +219,9 @@ macro_rules! lock_clause {
 }
 
 lock_clause!(
-    /// ` FOR UPDATE`: an exclusive locking read of the latest committed row.
+    /// ` FOR UPDATE`: an exclusive locking read of the latest committed row,
+    /// always inside a transaction (the step's or the caller's), which its
+    /// [guard](TRANSACTION_GUARD) checks is still open.
     ForUpdate = " FOR UPDATE"
 );
 lock_clause!(
@@ -226,6 +229,69 @@ lock_clause!(
     /// row.
     LockInShareMode = " LOCK IN SHARE MODE"
 );
+
+impl LockClause<Mysql> for LockInShareMode {}
+
+impl LockClause<Mysql> for ForUpdate {
+    fn walk_guard<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql(TRANSACTION_GUARD);
+        Ok(())
+    }
+}
+
+/// The condition of every `FOR UPDATE` read: it fails the read with error
+/// 1242 ("Subquery returns more than 1 row") when the session has no
+/// transaction open, that is, when the server has rolled the transaction
+/// back without reporting it (MariaDB Galera, after a brute-force abort seen
+/// by a prepared statement: the statements that follow run in autocommit, and
+/// the `COMMIT` that ends them succeeds). The read runs after the step's (or
+/// the call's) last write and before its `COMMIT`, so a call never returns a
+/// row from a transaction that is gone, and costs no extra round trip.
+///
+/// `@@in_transaction` is MariaDB's (10.3 and later); the executable comment
+/// `/*M!100300 .. */` is read by MariaDB 10.3 and later only, and is a comment
+/// to MySQL, which has neither the variable nor Galera's silent rollback.
+/// The condition is constant for the statement: the read still looks the key
+/// up in its index.
+pub(crate) const TRANSACTION_GUARD: &str =
+    " /*M!100300 AND IF(@@in_transaction, 1, (SELECT 1 UNION ALL SELECT 2)) */";
+
+/// What the retrying transaction runs before its `COMMIT` on MySQL: the
+/// [guard](TRANSACTION_GUARD) as a statement of its own (one round trip;
+/// `DO 0` on MySQL, where it is a comment).
+pub(crate) const COMMIT_CHECK: &str =
+    "DO 0 /*M!100300 + IF(@@in_transaction, 0, (SELECT 1 UNION ALL SELECT 2)) */";
+
+/// A `FOR UPDATE` read (or the [`COMMIT_CHECK`]) failed by its
+/// [guard](TRANSACTION_GUARD), as [`rolled_back`]; other errors unchanged.
+pub(crate) fn guarded(error: Error) -> Error {
+    match &error {
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+            if info.message().starts_with("Subquery returns more than 1 row") =>
+        {
+            rolled_back()
+        }
+        _ => error,
+    }
+}
+
+/// The error of a call whose transaction the server rolled back without
+/// reporting it: a `SerializationFailure` (the work is gone; run it again),
+/// which a standalone call retries and a call inside the caller's
+/// transaction returns.
+pub(crate) fn rolled_back() -> Error {
+    Error::DatabaseError(
+        DatabaseErrorKind::SerializationFailure,
+        Box::new(StaticInfo {
+            message: ROLLED_BACK,
+            hint: Some("run the call (or your transaction) again"),
+        }),
+    )
+}
+
+const ROLLED_BACK: &str = "the server rolled this transaction back without reporting it \
+                           (MariaDB Galera: a brute-force abort): the statements after it ran \
+                           outside any transaction";
 
 impl<C, P> LockingIo for SyncIo<'_, C, P>
 where
@@ -236,7 +302,7 @@ where
     async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
         match lock {
             Lock::Share => self.call.select(self.conn, LockInShareMode),
-            Lock::Update => self.call.select(self.conn, ForUpdate),
+            Lock::Update => self.call.select(self.conn, ForUpdate).map_err(guarded),
         }
     }
 }
@@ -251,7 +317,7 @@ where
     async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
         match lock {
             Lock::Share => self.call.select(self.conn, LockInShareMode).await,
-            Lock::Update => self.call.select(self.conn, ForUpdate).await,
+            Lock::Update => self.call.select(self.conn, ForUpdate).await.map_err(guarded),
         }
     }
 }

@@ -30,6 +30,14 @@ pub trait RetryBackend: Backend + Sealed {
     /// The backend's errors, as the standalone calls read them.
     #[doc(hidden)]
     fn __errors() -> __Errors;
+
+    /// A statement to run before `COMMIT` that fails if the server has rolled
+    /// the transaction back without reporting it (MariaDB Galera), and how
+    /// to read its error.
+    #[doc(hidden)]
+    fn __commit_check() -> Option<(&'static str, fn(Error) -> Error)> {
+        None
+    }
 }
 
 /// The backend's error policy (not public API).
@@ -52,6 +60,10 @@ impl RetryBackend for diesel::pg::Pg {
 impl RetryBackend for diesel::mysql::Mysql {
     fn __errors() -> __Errors {
         __Errors(crate::mysql::ERRORS)
+    }
+
+    fn __commit_check() -> Option<(&'static str, fn(Error) -> Error)> {
+        Some((crate::mysql::COMMIT_CHECK, crate::mysql::guarded))
     }
 }
 
@@ -188,6 +200,11 @@ pub(crate) fn again<DB: RetryBackend, E: TransactionError>(
 ///   `conn.transaction` returns it. A MySQL deadlock is returned as
 ///   `DatabaseError(SerializationFailure, ..)` whichever protocol reported
 ///   it, when `E` is [`diesel::result::Error`].
+/// * On MySQL and MariaDB, one statement runs before `COMMIT` (`DO ..`, one
+///   round trip): on MariaDB it fails when the server has rolled the
+///   transaction back without reporting it (a Galera brute-force abort seen
+///   by a prepared statement), which is then retried like a deadlock,
+///   instead of a `COMMIT` that "succeeds" with nothing to commit.
 /// * Inside a transaction that is already open, `f` runs once, in a
 ///   savepoint (as a nested `conn.transaction` does): the database aborted
 ///   the outer transaction, which is the one to run again.
@@ -250,8 +267,16 @@ where
         <C::TransactionManager as TransactionManager<C>>::transaction_manager_status_mut(conn)
             .transaction_depth()?;
     let mut runs = runs::<C::Backend>(depth.is_some());
+    let check = <C::Backend as RetryBackend>::__commit_check();
     loop {
-        match conn.transaction(&mut f) {
+        let result = conn.transaction(|conn| {
+            let value = f(conn)?;
+            if let Some((sql, read)) = check {
+                conn.batch_execute(sql).map_err(read)?;
+            }
+            Ok(value)
+        });
+        match result {
             Ok(value) => return Ok(value),
             Err(error) => std::thread::sleep(again::<C::Backend, E>(&mut runs, error)?),
         }

@@ -22,7 +22,7 @@ use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
 use crate::key::{Lookup, LookupFilter, LookupQueryId};
 use crate::model::Model;
-use crate::query::{Returning, SupportsOnConflict, SupportsReturning};
+use crate::query::{LockClause, Returning, SupportsOnConflict, SupportsReturning};
 
 /// A connection and one call's statements: what the algorithms' steps run on.
 pub struct SyncIo<'c, C, P> {
@@ -51,7 +51,7 @@ pub trait SyncStatements<C: Connection> {
     /// `SELECT .. WHERE <key> LIMIT 1 <lock>`
     fn select<L>(&self, conn: &mut C, lock: L) -> QueryResult<Option<Self::Row>>
     where
-        L: QueryFragment<C::Backend> + QueryId;
+        L: LockClause<C::Backend> + QueryId;
 
     /// `INSERT INTO <table> <key and values>`
     fn insert(&mut self, conn: &mut C) -> QueryResult<usize>;
@@ -94,7 +94,7 @@ where
 
     fn select<L>(&self, conn: &mut C, lock: L) -> QueryResult<Option<M>>
     where
-        L: QueryFragment<DB> + QueryId,
+        L: LockClause<DB> + QueryId,
     {
         self.select(lock).get_result(conn).optional()
     }

@@ -351,3 +351,81 @@ fn a_deadlock_reported_as_unknown_is_a_serialization_failure_in_a_transaction() 
         Err((Unknown, false))
     );
 }
+
+/// A transaction the server rolled back without reporting it (Galera): the
+/// `FOR UPDATE` read's guard fails, and the call does not return the row
+/// that read found outside any transaction.
+fn silently_rolled_back() -> diesel::result::Error {
+    super::guarded(db_error(Unknown, "Subquery returns more than 1 row"))
+}
+
+#[test]
+fn the_guard_reads_as_a_rolled_back_transaction_and_only_it() {
+    use diesel::result::Error;
+    assert!(matches!(
+        silently_rolled_back(),
+        Error::DatabaseError(SerializationFailure, info) if info.message().contains("rolled this transaction back")
+    ));
+    assert!(matches!(
+        super::guarded(unique_violation()),
+        Error::DatabaseError(UniqueViolation, _)
+    ));
+    assert!(matches!(
+        super::guarded(db_error(Unknown, "Lock wait timeout exceeded")),
+        Error::DatabaseError(Unknown, _)
+    ));
+}
+
+#[test]
+fn a_silently_rolled_back_update_step_runs_again_standalone() {
+    let script = vec![
+        (Begin, Done),
+        (Update, Count(1)),
+        (SelectForUpdate, Fail(silently_rolled_back())),
+        (Rollback, Done),
+        (Pause, Done),
+        (Begin, Done),
+        (Update, Count(1)),
+        (SelectForUpdate, Row("ann")),
+        (Commit, Done),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(STANDALONE, script),
+        Ok(("ann", false))
+    );
+}
+
+#[test]
+fn a_silently_rolled_back_insert_step_runs_again_standalone() {
+    let script = vec![
+        (Begin, Done),
+        (Update, Count(0)),
+        (Commit, Done),
+        (Begin, Done),
+        (Insert, Count(1)),
+        (SelectForUpdate, Fail(silently_rolled_back())),
+        (Rollback, Done),
+        (Pause, Done),
+        (Begin, Done),
+        (Update, Count(1)),
+        (SelectForUpdate, Row("ann")),
+        (Commit, Done),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(STANDALONE, script),
+        Ok(("ann", false))
+    );
+}
+
+#[test]
+fn a_silently_rolled_back_caller_transaction_is_a_serialization_failure() {
+    let script = vec![
+        (Select, Row("ann")),
+        (Update, Count(1)),
+        (SelectForUpdate, Fail(silently_rolled_back())),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+}
