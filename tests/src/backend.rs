@@ -155,7 +155,7 @@ pub trait TestBackend: Sized + 'static {
     const NAME: &'static str;
 
     /// The backend's connection.
-    type Conn: Connection + AsConnRef + Send + 'static;
+    type Conn: Connection<Backend: diesel_get_or_create::RetryBackend> + AsConnRef + Send + 'static;
 
     /// A fresh database (or schema, or file) of one test.
     type Db: TestDatabase<Conn = Self::Conn>;
