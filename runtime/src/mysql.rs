@@ -267,7 +267,9 @@ pub(crate) const COMMIT_CHECK: &str =
 pub(crate) fn guarded(error: Error) -> Error {
     match &error {
         Error::DatabaseError(DatabaseErrorKind::Unknown, info)
-            if info.message().starts_with("Subquery returns more than 1 row") =>
+            if info
+                .message()
+                .starts_with("Subquery returns more than 1 row") =>
         {
             rolled_back()
         }
@@ -317,7 +319,11 @@ where
     async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
         match lock {
             Lock::Share => self.call.select(self.conn, LockInShareMode).await,
-            Lock::Update => self.call.select(self.conn, ForUpdate).await.map_err(guarded),
+            Lock::Update => self
+                .call
+                .select(self.conn, ForUpdate)
+                .await
+                .map_err(guarded),
         }
     }
 }

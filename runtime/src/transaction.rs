@@ -35,10 +35,15 @@ pub trait RetryBackend: Backend + Sealed {
     /// the transaction back without reporting it (MariaDB Galera), and how
     /// to read its error.
     #[doc(hidden)]
-    fn __commit_check() -> Option<(&'static str, fn(Error) -> Error)> {
+    fn __commit_check() -> Option<__CommitCheck> {
         None
     }
 }
+
+/// A statement to run before `COMMIT`, and how to read its error (not
+/// public API).
+#[doc(hidden)]
+pub type __CommitCheck = (&'static str, fn(Error) -> Error);
 
 /// The backend's error policy (not public API).
 #[doc(hidden)]
@@ -62,7 +67,7 @@ impl RetryBackend for diesel::mysql::Mysql {
         __Errors(crate::mysql::ERRORS)
     }
 
-    fn __commit_check() -> Option<(&'static str, fn(Error) -> Error)> {
+    fn __commit_check() -> Option<__CommitCheck> {
         Some((crate::mysql::COMMIT_CHECK, crate::mysql::guarded))
     }
 }
