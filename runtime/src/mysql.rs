@@ -57,13 +57,26 @@ use crate::query::LockClause;
 
 impl Sealed for Mysql {}
 
-/// Locking reads: the steps MySQL's algorithms add to [`Io`].
+/// Locking reads, and the statements that check that their transaction is
+/// still open: the steps MySQL's algorithms add to [`Io`].
 pub trait LockingIo: Io {
-    /// `SELECT .. WHERE <key> LIMIT 1 <lock>`
+    /// `SELECT .. WHERE <key> LIMIT 1 <lock>`; `FOR UPDATE` (always inside a
+    /// transaction) carries the [guard](TRANSACTION_GUARD).
     fn select_locked(
         &mut self,
         lock: Lock,
     ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
+
+    /// `SELECT .. WHERE <key> <guard> LIMIT 1`: a plain read inside the
+    /// caller's transaction, failing as [`rolled_back`] if it is gone.
+    fn select_in_transaction(
+        &mut self,
+    ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
+
+    /// `UPDATE .. WHERE <key> <guard>` (always inside a transaction): the
+    /// rows matched, or [`rolled_back`] if the transaction is gone, so that
+    /// the update never runs in autocommit.
+    fn update_in_transaction(&mut self) -> impl Future<Output = QueryResult<usize>> + Send;
 }
 
 /// The lock a locking read takes on the row it finds.
@@ -120,7 +133,7 @@ async fn update_or_insert<E: LockingIo>(
     // keep taking the gap. There, a plain read decides whether to update.
     let mut exists = standalone;
     for _ in 0..MAX_ATTEMPTS {
-        if exists || io.select().await?.is_some() {
+        if exists || io.select_in_transaction().await?.is_some() {
             begin_if(io, standalone).await?;
             let updated = update_step(io).await;
             if let Some(row) = end_if(io, standalone, updated).await? {
@@ -145,7 +158,7 @@ async fn update_or_insert<E: LockingIo>(
 
 /// `UPDATE .. WHERE key`, then, if it matched, the row it locked.
 async fn update_step<E: LockingIo>(io: &mut E) -> QueryResult<Option<E::Row>> {
-    if io.update().await? == 0 {
+    if io.update_in_transaction().await? == 0 {
         return Ok(None);
     }
     io.select_locked(Lock::Update).await
@@ -232,6 +245,45 @@ lock_clause!(
 
 impl LockClause<Mysql> for LockInShareMode {}
 
+/// No lock; the [guard](TRANSACTION_GUARD) in the `WHERE` clause: a plain
+/// read inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Guarded;
+
+impl QueryFragment<Mysql> for Guarded {
+    fn walk_ast<'b>(&'b self, _out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
+impl QueryId for Guarded {
+    type QueryId = Guarded;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl LockClause<Mysql> for Guarded {
+    fn walk_guard<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql(TRANSACTION_GUARD);
+        Ok(())
+    }
+}
+
+/// The [guard](TRANSACTION_GUARD) after an `UPDATE`'s key filter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UpdateGuard;
+
+impl QueryFragment<Mysql> for UpdateGuard {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql(TRANSACTION_GUARD);
+        Ok(())
+    }
+}
+
+impl QueryId for UpdateGuard {
+    type QueryId = UpdateGuard;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
 impl LockClause<Mysql> for ForUpdate {
     fn walk_guard<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
         out.push_sql(TRANSACTION_GUARD);
@@ -307,6 +359,16 @@ where
             Lock::Update => self.call.select(self.conn, ForUpdate).map_err(guarded),
         }
     }
+
+    async fn select_in_transaction(&mut self) -> QueryResult<Option<P::Row>> {
+        self.call.select(self.conn, Guarded).map_err(guarded)
+    }
+
+    async fn update_in_transaction(&mut self) -> QueryResult<usize> {
+        self.call
+            .update_with(self.conn, UpdateGuard)
+            .map_err(guarded)
+    }
 }
 
 #[cfg(feature = "async")]
@@ -325,6 +387,17 @@ where
                 .await
                 .map_err(guarded),
         }
+    }
+
+    async fn select_in_transaction(&mut self) -> QueryResult<Option<P::Row>> {
+        self.call.select(self.conn, Guarded).await.map_err(guarded)
+    }
+
+    async fn update_in_transaction(&mut self) -> QueryResult<usize> {
+        self.call
+            .update_with(self.conn, UpdateGuard)
+            .await
+            .map_err(guarded)
     }
 }
 

@@ -60,6 +60,16 @@ pub trait AsyncStatements<C: AsyncConnection> {
     /// `UPDATE <table> SET <changeset> WHERE <key>`
     fn update(&self, conn: &mut C) -> impl Future<Output = QueryResult<usize>> + Send;
 
+    /// `UPDATE <table> SET <changeset> WHERE <key><suffix>` (MySQL's
+    /// transaction guard)
+    fn update_with<R>(
+        &self,
+        conn: &mut C,
+        suffix: R,
+    ) -> impl Future<Output = QueryResult<usize>> + Send
+    where
+        R: QueryFragment<C::Backend> + QueryId + Send;
+
     /// Whether the changeset is empty.
     fn update_is_noop(&self) -> QueryResult<bool>;
 
@@ -112,6 +122,13 @@ where
 
     async fn update(&self, conn: &mut C) -> QueryResult<usize> {
         Call::update(self, ()).execute(conn).await
+    }
+
+    async fn update_with<R>(&self, conn: &mut C, suffix: R) -> QueryResult<usize>
+    where
+        R: QueryFragment<DB> + QueryId + Send,
+    {
+        Call::update(self, suffix).execute(conn).await
     }
 
     fn update_is_noop(&self) -> QueryResult<bool> {

@@ -59,6 +59,12 @@ pub trait SyncStatements<C: Connection> {
     /// `UPDATE <table> SET <changeset> WHERE <key>`
     fn update(&self, conn: &mut C) -> QueryResult<usize>;
 
+    /// `UPDATE <table> SET <changeset> WHERE <key><suffix>` (MySQL's
+    /// transaction guard)
+    fn update_with<R>(&self, conn: &mut C, suffix: R) -> QueryResult<usize>
+    where
+        R: QueryFragment<C::Backend> + QueryId;
+
     /// Whether the changeset is empty.
     fn update_is_noop(&self) -> QueryResult<bool>;
 
@@ -105,6 +111,13 @@ where
 
     fn update(&self, conn: &mut C) -> QueryResult<usize> {
         Call::update(self, ()).execute(conn)
+    }
+
+    fn update_with<R>(&self, conn: &mut C, suffix: R) -> QueryResult<usize>
+    where
+        R: QueryFragment<DB> + QueryId,
+    {
+        Call::update(self, suffix).execute(conn)
     }
 
     fn update_is_noop(&self) -> QueryResult<bool> {

@@ -183,7 +183,7 @@ fn update_or_create_standalone_lost_race_updates_the_winners_row() {
 #[test]
 fn update_or_create_in_a_transaction_reads_before_it_updates() {
     let script = vec![
-        (Select, Row("ann")),
+        (SelectInTransaction, Row("ann")),
         (Update, Count(1)),
         (SelectForUpdate, Row("ann")),
     ];
@@ -192,7 +192,7 @@ fn update_or_create_in_a_transaction_reads_before_it_updates() {
         Ok(("ann", false))
     );
     let script = vec![
-        (Select, NoRow),
+        (SelectInTransaction, NoRow),
         (Insert, Count(1)),
         (SelectForUpdate, Row("ann")),
     ];
@@ -205,7 +205,7 @@ fn update_or_create_in_a_transaction_reads_before_it_updates() {
 #[test]
 fn update_or_create_in_a_transaction_duplicate_on_another_index_twice_is_returned() {
     let script = vec![
-        (Select, NoRow),
+        (SelectInTransaction, NoRow),
         (Insert, Fail(unique_violation())),
         (Update, Count(0)),
         (Insert, Fail(unique_violation())),
@@ -260,7 +260,10 @@ fn update_or_create_deadlock_standalone_rolls_back_and_runs_again() {
 
 #[test]
 fn update_or_create_deadlock_in_a_transaction_is_returned() {
-    let script = vec![(Select, Row("ann")), (Update, Fail(deadlock()))];
+    let script = vec![
+        (SelectInTransaction, Row("ann")),
+        (Update, Fail(deadlock())),
+    ];
     assert_eq!(
         update_or_create::<Mysql>(IN_TRANSACTION, script),
         Err((SerializationFailure, false))
@@ -420,9 +423,29 @@ fn a_silently_rolled_back_insert_step_runs_again_standalone() {
 #[test]
 fn a_silently_rolled_back_caller_transaction_is_a_serialization_failure() {
     let script = vec![
-        (Select, Row("ann")),
+        (SelectInTransaction, Row("ann")),
         (Update, Count(1)),
         (SelectForUpdate, Fail(silently_rolled_back())),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+}
+
+#[test]
+fn a_caller_transaction_rolled_back_before_the_call_fails_its_first_read() {
+    // The caller's transaction was gone before the call: the guarded read
+    // fails, so nothing runs in autocommit.
+    let script = vec![(SelectInTransaction, Fail(silently_rolled_back()))];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+    // .. or between that read and the update: the guarded update fails.
+    let script = vec![
+        (SelectInTransaction, Row("ann")),
+        (Update, Fail(silently_rolled_back())),
     ];
     assert_eq!(
         update_or_create::<Mysql>(IN_TRANSACTION, script),
