@@ -18,7 +18,9 @@ use crate::query::sealed::Sealed;
 /// * MySQL / MariaDB: a deadlock (1213), at any statement or at `COMMIT`,
 ///   including MariaDB Galera's certification failures, which arrive as
 ///   1213 ("Deadlock found when trying to get lock", "Deadlock: wsrep
-///   aborted transaction"), and the crate's own `SerializationFailure`s.
+///   aborted transaction"), the crate's own `SerializationFailure`s, and,
+///   on MariaDB, a transaction the server rolled back without reporting it
+///   (caught by a check before `COMMIT`).
 /// * SQLite: `database is locked` (`SQLITE_BUSY`, a deferred transaction
 ///   that read and then could not take the write lock, or a busy timeout
 ///   that ran out) and `database table is locked` (`SQLITE_LOCKED`).
@@ -162,8 +164,8 @@ impl TransactionError for Error {
     }
 }
 
-/// The runs of one retrying transaction on a connection whose transaction
-/// depth is `depth` (`None`: no transaction open).
+/// The runs of one retrying transaction: retried when no transaction was
+/// open before it (`in_transaction == false`), run once inside one.
 pub(crate) fn runs<DB: RetryBackend>(in_transaction: bool) -> Runs {
     Runs::new(!in_transaction, DB::__errors().0)
 }
