@@ -4,13 +4,17 @@
 # doctests (README included), and the quickstart example. Works on a fresh Debian machine
 # with Rust: SQLite is bundled, a missing C compiler is installed with apt when run as root,
 # and scripts/servers.sh provides the client libraries and the PostgreSQL and MariaDB
-# servers (at $GOC_PG_URL and $GOC_MYSQL_URL, by default on 127.0.0.1).
+# servers (at $GOC_PG_URL and $GOC_MYSQL_URL, by default on 127.0.0.1); scripts/galera.sh
+# starts a 3-node MariaDB Galera cluster of its own (127.0.0.1:4306-4308, $GOC_GALERA_URLS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # say, fail, goc_apt_install, goc_servers; exports GOC_PG_URL and GOC_MYSQL_URL.
 # shellcheck source=scripts/servers.sh
 . scripts/servers.sh
+# goc_galera: a local 3-node Galera cluster for tests/galera.rs; exports GOC_GALERA_URLS.
+# shellcheck source=scripts/galera.sh
+. scripts/galera.sh
 
 command -v cargo >/dev/null || fail "cargo is not installed: install Rust from https://rustup.rs"
 
@@ -21,7 +25,9 @@ fi
 
 say "database servers"
 goc_servers
-say "backends: sqlite (bundled); $GOC_SERVERS_SUMMARY"
+say "Galera cluster (3 local nodes)"
+goc_galera
+say "backends: sqlite (bundled); $GOC_SERVERS_SUMMARY; $GOC_GALERA_SUMMARY"
 
 say "unit, integration, race, UI and doc tests"
 cargo test --workspace --all-targets --all-features

@@ -130,7 +130,9 @@ pub(crate) struct Errors {
     /// spell some server errors differently (MySQL's deadlock).
     pub(crate) normalize: fn(Error) -> Error,
     /// Whether the database aborted the work, so that running it again from
-    /// the start is safe.
+    /// the start is safe. It reads an error as either driver reports it,
+    /// before or after `normalize` (the retrying transaction reads the
+    /// caller's errors, which it cannot normalize).
     pub(crate) retryable: fn(&Error) -> bool,
 }
 
@@ -160,11 +162,17 @@ pub(crate) struct Runs {
 impl Runs {
     /// The first run of a call on `io`.
     pub(crate) fn start<E: Io>(io: &mut E, errors: Errors) -> QueryResult<Runs> {
-        Ok(Runs {
+        Ok(Runs::new(!io.in_transaction()?, errors))
+    }
+
+    /// The first run of a unit of work that is its own transaction
+    /// (`standalone`) or runs inside an open one.
+    pub(crate) fn new(standalone: bool, errors: Errors) -> Runs {
+        Runs {
             errors,
-            standalone: !io.in_transaction()?,
+            standalone,
             run: 1,
-        })
+        }
     }
 
     /// After a run: `Some(result)` to return, or `None` (after a pause)
@@ -175,18 +183,38 @@ impl Runs {
         result: QueryResult<R>,
     ) -> Option<QueryResult<R>> {
         match result.map_err(self.errors.normalize) {
-            Err(e)
-                if self.standalone
-                    && self.run < MAX_RUNS
-                    && (self.errors.retryable)(&e)
-                    && !is_vanished(&e) =>
-            {
-                io.pause(backoff(self.run)).await;
-                self.run += 1;
-                None
-            }
+            Err(e) => match self.again(&e) {
+                Some(pause) => {
+                    io.pause(pause).await;
+                    None
+                }
+                None => Some(Err(e)),
+            },
             result => Some(result),
         }
+    }
+
+    /// After a run that failed with `error` (read as [`Errors::retryable`]
+    /// reads it, normalized or not): the pause before the next run, or
+    /// `None` to return the error.
+    pub(crate) fn again(&mut self, error: &Error) -> Option<Duration> {
+        if self.standalone
+            && self.run < MAX_RUNS
+            && (self.errors.retryable)(error)
+            && !is_vanished(error)
+        {
+            let pause = backoff(self.run);
+            self.run += 1;
+            Some(pause)
+        } else {
+            None
+        }
+    }
+
+    /// How many runs so far (the current one included).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn runs(&self) -> u32 {
+        self.run
     }
 }
 

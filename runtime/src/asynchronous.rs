@@ -219,3 +219,101 @@ where
     }
     crate::verify::report(models, found)
 }
+
+/// Run `f` in a transaction, and run it again, in a new transaction, when
+/// the database aborted it: the async twin of [`crate::transaction`], with
+/// the same failures retried, the same runs and pauses (awaited on tokio's
+/// timer) and the same errors returned.
+///
+/// `f` is an async closure called once per run: `async |conn| { .. }`.
+/// diesel-async reports a MySQL deadlock as `Unknown`; it is retried, and
+/// returned as `DatabaseError(SerializationFailure, ..)` when `E` is
+/// Diesel's error.
+///
+/// The future borrows `f`'s future across awaits, and Rust cannot yet state
+/// that an async closure's future is `Send` in a bound: await it in the task
+/// that owns the connection (`tokio::spawn(async move { .. })` of a block
+/// that takes the connection works, as in the example below).
+///
+/// ```no_run
+/// # #[cfg(feature = "postgres")]
+/// # mod example {
+/// use diesel::prelude::*;
+/// use diesel_async::AsyncPgConnection;
+/// use diesel_get_or_create::asynchronous::prelude::*;
+///
+/// diesel::table! {
+///     tags (id) {
+///         id -> Integer,
+///         name -> Text,
+///         uses -> Integer,
+///     }
+/// }
+///
+/// #[derive(Queryable, Selectable, GetOrCreate)]
+/// #[diesel(table_name = tags)]
+/// pub struct Tag {
+///     pub id: i32,
+///     #[unique]
+///     pub name: String,
+///     pub uses: i32,
+/// }
+///
+/// /// Count a use of both tags, or of neither.
+/// pub async fn tag_both(conn: &mut AsyncPgConnection, a: &str, b: &str) -> QueryResult<()> {
+///     diesel_get_or_create::asynchronous::transaction(conn, async |conn| {
+///         for name in [a, b] {
+///             Tag::update_or_create_with(
+///                 conn,
+///                 tags::name.key(name),
+///                 tags::uses.eq(tags::uses + 1),
+///                 tags::uses.eq(1),
+///             )
+///             .await?;
+///         }
+///         Ok(())
+///     })
+///     .await
+/// }
+/// # }
+/// ```
+pub async fn transaction<C, T, E, F>(conn: &mut C, mut f: F) -> Result<T, E>
+where
+    C: AsyncConnection,
+    C::Backend: crate::transaction::RetryBackend,
+    F: AsyncFnMut(&mut C) -> Result<T, E>,
+    E: crate::transaction::TransactionError,
+{
+    use diesel_async::TransactionManager;
+    let depth = C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
+    let mut runs = crate::transaction::runs::<C::Backend>(depth.is_some());
+    let check = <C::Backend as crate::transaction::RetryBackend>::__commit_check();
+    loop {
+        // What diesel-async's `transaction` does, with a closure that can be
+        // called again.
+        C::TransactionManager::begin_transaction(conn).await?;
+        let mut result = f(&mut *conn).await;
+        if let (Ok(_), Some((sql, read))) = (&result, check) {
+            if let Err(error) = conn.batch_execute(sql).await {
+                result = Err(E::from(read(error)));
+            }
+        }
+        let result = match result {
+            Ok(value) => match C::TransactionManager::commit_transaction(conn).await {
+                Ok(()) => Ok(value),
+                Err(error) => Err(E::from(error)),
+            },
+            Err(error) => match C::TransactionManager::rollback_transaction(conn).await {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback_error) => Err(E::from(rollback_error)),
+            },
+        };
+        match result {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                let pause = crate::transaction::again::<C::Backend, E>(&mut runs, error)?;
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}

@@ -71,12 +71,14 @@ mod postgres;
 mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod transaction;
 mod unique;
 mod verify;
 
 pub use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 pub use crate::key::{Key, KeyExpressionMethods, KeyValue, Lookup};
 pub use crate::model::GetOrCreate;
+pub use crate::transaction::{transaction, RetryBackend, TransactionError};
 pub use crate::unique::UniqueKey;
 pub use crate::verify::{
     verify_all, ConstraintError, ConstraintKind, ConstraintReport, DeclaredConstraint, Introspect,
@@ -103,6 +105,7 @@ pub mod __private {
     pub use crate::driver::asynchronous::{AsyncGetOrCreateBackend, AsyncUpdateOrCreateBackend};
     pub use crate::key::{ColumnTuple, KeyPart, LookupFilter, LookupQueryId};
     pub use crate::model::Model;
+    pub use crate::transaction::__Errors;
     pub use crate::unique::UniqueKey;
     pub use crate::verify::Schema;
     pub use crate::verify::{ConstraintKind, DeclaredConstraint};

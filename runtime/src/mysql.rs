@@ -49,20 +49,34 @@ use diesel::QueryResult;
 
 use crate::algorithm::{
     self, begin_if, end_if, is_duplicate, vanished, Algorithms, Duplicates, Errors, Io, Runs,
-    MAX_ATTEMPTS,
+    StaticInfo, MAX_ATTEMPTS,
 };
 use crate::driver::sync::{SyncIo, SyncStatements};
 use crate::query::sealed::Sealed;
+use crate::query::LockClause;
 
 impl Sealed for Mysql {}
 
-/// Locking reads: the steps MySQL's algorithms add to [`Io`].
+/// Locking reads, and the statements that check that their transaction is
+/// still open: the steps MySQL's algorithms add to [`Io`].
 pub trait LockingIo: Io {
-    /// `SELECT .. WHERE <key> LIMIT 1 <lock>`
+    /// `SELECT .. WHERE <key> LIMIT 1 <lock>`; `FOR UPDATE` (always inside a
+    /// transaction) carries the [guard](TRANSACTION_GUARD).
     fn select_locked(
         &mut self,
         lock: Lock,
     ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
+
+    /// `SELECT .. WHERE <key> <guard> LIMIT 1`: a plain read inside the
+    /// caller's transaction, failing as [`rolled_back`] if it is gone.
+    fn select_in_transaction(
+        &mut self,
+    ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send;
+
+    /// `UPDATE .. WHERE <key> <guard>` (always inside a transaction): the
+    /// rows matched, or [`rolled_back`] if the transaction is gone, so that
+    /// the update never runs in autocommit.
+    fn update_in_transaction(&mut self) -> impl Future<Output = QueryResult<usize>> + Send;
 }
 
 /// The lock a locking read takes on the row it finds.
@@ -119,7 +133,7 @@ async fn update_or_insert<E: LockingIo>(
     // keep taking the gap. There, a plain read decides whether to update.
     let mut exists = standalone;
     for _ in 0..MAX_ATTEMPTS {
-        if exists || io.select().await?.is_some() {
+        if exists || io.select_in_transaction().await?.is_some() {
             begin_if(io, standalone).await?;
             let updated = update_step(io).await;
             if let Some(row) = end_if(io, standalone, updated).await? {
@@ -144,7 +158,7 @@ async fn update_or_insert<E: LockingIo>(
 
 /// `UPDATE .. WHERE key`, then, if it matched, the row it locked.
 async fn update_step<E: LockingIo>(io: &mut E) -> QueryResult<Option<E::Row>> {
-    if io.update().await? == 0 {
+    if io.update_in_transaction().await? == 0 {
         return Ok(None);
     }
     io.select_locked(Lock::Update).await
@@ -161,7 +175,7 @@ async fn insert_step<E: LockingIo>(io: &mut E) -> QueryResult<Option<QueryResult
 }
 
 /// MySQL's errors, as both drivers report them.
-const ERRORS: Errors = Errors {
+pub(crate) const ERRORS: Errors = Errors {
     normalize,
     retryable: is_retryable,
 };
@@ -173,22 +187,28 @@ const ERRORS: Errors = Errors {
 /// wsrep aborted transaction").
 pub(crate) fn normalize(error: Error) -> Error {
     match error {
-        Error::DatabaseError(DatabaseErrorKind::Unknown, info)
-            if info.message().starts_with("Deadlock") =>
-        {
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) if is_deadlock(info.message()) => {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info)
         }
         error => error,
     }
 }
 
-/// A deadlock (1213, once normalized): InnoDB has rolled the transaction
-/// back, and running it again from the start is safe.
+/// A deadlock (1213), normalized or not: InnoDB (or Galera's certification)
+/// has rolled the transaction back, and running it again from the start is
+/// safe.
 pub(crate) fn is_retryable(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
-    )
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => is_deadlock(info.message()),
+        _ => false,
+    }
+}
+
+/// The server's message of a deadlock (1213), as the text protocol and
+/// diesel-async report it.
+fn is_deadlock(message: &str) -> bool {
+    message.starts_with("Deadlock")
 }
 
 macro_rules! lock_clause {
@@ -212,7 +232,9 @@ macro_rules! lock_clause {
 }
 
 lock_clause!(
-    /// ` FOR UPDATE`: an exclusive locking read of the latest committed row.
+    /// ` FOR UPDATE`: an exclusive locking read of the latest committed row,
+    /// always inside a transaction (the step's or the caller's), which its
+    /// [guard](TRANSACTION_GUARD) checks is still open.
     ForUpdate = " FOR UPDATE"
 );
 lock_clause!(
@@ -220,6 +242,110 @@ lock_clause!(
     /// row.
     LockInShareMode = " LOCK IN SHARE MODE"
 );
+
+impl LockClause<Mysql> for LockInShareMode {}
+
+/// No lock; the [guard](TRANSACTION_GUARD) in the `WHERE` clause: a plain
+/// read inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Guarded;
+
+impl QueryFragment<Mysql> for Guarded {
+    fn walk_ast<'b>(&'b self, _out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
+impl QueryId for Guarded {
+    type QueryId = Guarded;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl LockClause<Mysql> for Guarded {
+    fn walk_guard<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql(TRANSACTION_GUARD);
+        Ok(())
+    }
+}
+
+/// The [guard](TRANSACTION_GUARD) after an `UPDATE`'s key filter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UpdateGuard;
+
+impl QueryFragment<Mysql> for UpdateGuard {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql(TRANSACTION_GUARD);
+        Ok(())
+    }
+}
+
+impl QueryId for UpdateGuard {
+    type QueryId = UpdateGuard;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl LockClause<Mysql> for ForUpdate {
+    fn walk_guard<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql(TRANSACTION_GUARD);
+        Ok(())
+    }
+}
+
+/// The condition of every `FOR UPDATE` read: it fails the read with error
+/// 1242 ("Subquery returns more than 1 row") when the session has no
+/// transaction open, that is, when the server has rolled the transaction
+/// back without reporting it (MariaDB Galera, after a brute-force abort seen
+/// by a prepared statement: the statements that follow run in autocommit, and
+/// the `COMMIT` that ends them succeeds). The read runs after the step's (or
+/// the call's) last write and before its `COMMIT`, so a call never returns a
+/// row from a transaction that is gone, and costs no extra round trip.
+///
+/// `@@in_transaction` is MariaDB's (10.3 and later); the executable comment
+/// `/*M!100300 .. */` is read by MariaDB 10.3 and later only, and is a comment
+/// to MySQL, which has neither the variable nor Galera's silent rollback.
+/// The condition is constant for the statement: the read still looks the key
+/// up in its index.
+pub(crate) const TRANSACTION_GUARD: &str =
+    " /*M!100300 AND IF(@@in_transaction, 1, (SELECT 1 UNION ALL SELECT 2)) */";
+
+/// What the retrying transaction runs before its `COMMIT` on MySQL: the
+/// [guard](TRANSACTION_GUARD) as a statement of its own (one round trip;
+/// `DO 0` on MySQL, where it is a comment).
+pub(crate) const COMMIT_CHECK: &str =
+    "DO 0 /*M!100300 + IF(@@in_transaction, 0, (SELECT 1 UNION ALL SELECT 2)) */";
+
+/// A `FOR UPDATE` read (or the [`COMMIT_CHECK`]) failed by its
+/// [guard](TRANSACTION_GUARD), as [`rolled_back`]; other errors unchanged.
+pub(crate) fn guarded(error: Error) -> Error {
+    match &error {
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+            if info
+                .message()
+                .starts_with("Subquery returns more than 1 row") =>
+        {
+            rolled_back()
+        }
+        _ => error,
+    }
+}
+
+/// The error of a call whose transaction the server rolled back without
+/// reporting it: a `SerializationFailure` (the work is gone; run it again),
+/// which a standalone call retries and a call inside the caller's
+/// transaction returns.
+pub(crate) fn rolled_back() -> Error {
+    Error::DatabaseError(
+        DatabaseErrorKind::SerializationFailure,
+        Box::new(StaticInfo {
+            message: ROLLED_BACK,
+            hint: Some("run the call (or your transaction) again"),
+        }),
+    )
+}
+
+const ROLLED_BACK: &str = "the server rolled this transaction back without reporting it \
+                           (MariaDB Galera: a brute-force abort): the statements after it ran \
+                           outside any transaction";
 
 impl<C, P> LockingIo for SyncIo<'_, C, P>
 where
@@ -230,8 +356,18 @@ where
     async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
         match lock {
             Lock::Share => self.call.select(self.conn, LockInShareMode),
-            Lock::Update => self.call.select(self.conn, ForUpdate),
+            Lock::Update => self.call.select(self.conn, ForUpdate).map_err(guarded),
         }
+    }
+
+    async fn select_in_transaction(&mut self) -> QueryResult<Option<P::Row>> {
+        self.call.select(self.conn, Guarded).map_err(guarded)
+    }
+
+    async fn update_in_transaction(&mut self) -> QueryResult<usize> {
+        self.call
+            .update_with(self.conn, UpdateGuard)
+            .map_err(guarded)
     }
 }
 
@@ -245,8 +381,23 @@ where
     async fn select_locked(&mut self, lock: Lock) -> QueryResult<Option<P::Row>> {
         match lock {
             Lock::Share => self.call.select(self.conn, LockInShareMode).await,
-            Lock::Update => self.call.select(self.conn, ForUpdate).await,
+            Lock::Update => self
+                .call
+                .select(self.conn, ForUpdate)
+                .await
+                .map_err(guarded),
         }
+    }
+
+    async fn select_in_transaction(&mut self) -> QueryResult<Option<P::Row>> {
+        self.call.select(self.conn, Guarded).await.map_err(guarded)
+    }
+
+    async fn update_in_transaction(&mut self) -> QueryResult<usize> {
+        self.call
+            .update_with(self.conn, UpdateGuard)
+            .await
+            .map_err(guarded)
     }
 }
 

@@ -59,6 +59,20 @@ pub(crate) struct SelectByKey<'a, T: QuerySource, K, S, L> {
     pub(crate) lock: L,
 }
 
+/// The `<lock>` of a select by key: the clause after `LIMIT 1` (its
+/// `QueryFragment`), and a condition it may add to the `WHERE` clause (MySQL's
+/// `FOR UPDATE` read checks there that its transaction is still open). `()`
+/// is no lock.
+pub trait LockClause<DB: Backend>: QueryFragment<DB> {
+    /// ` AND <condition>` after the key's filter, or nothing.
+    fn walk_guard<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let _ = out;
+        Ok(())
+    }
+}
+
+impl<DB: Backend> LockClause<DB> for () {}
+
 impl<T, K, S, L, DB> QueryFragment<DB> for SelectByKey<'_, T, K, S, L>
 where
     DB: Backend,
@@ -66,7 +80,7 @@ where
     T::FromClause: QueryFragment<DB>,
     K: LookupFilter<DB>,
     S: QueryFragment<DB>,
-    L: QueryFragment<DB>,
+    L: LockClause<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("SELECT ");
@@ -75,6 +89,7 @@ where
         self.from.0.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE ");
         self.key.walk_filter(out.reborrow())?;
+        self.lock.walk_guard(out.reborrow())?;
         out.push_sql(" LIMIT 1");
         self.lock.walk_ast(out.reborrow())
     }

@@ -156,6 +156,19 @@ macro_rules! same_as {
         fn must_retry_transaction(err: &Error) -> bool {
             <$sync as TestBackend>::must_retry_transaction(err)
         }
+
+        fn retrying_transaction<R>(
+            conn: &mut Self::Conn,
+            retries: &std::sync::atomic::AtomicUsize,
+            op: impl Fn(&mut Self::Conn) -> QueryResult<R>,
+        ) -> QueryResult<R> {
+            crate::race::in_caller_transaction_by_hand(
+                conn,
+                retries,
+                Self::must_retry_transaction,
+                op,
+            )
+        }
     };
 }
 

@@ -189,6 +189,15 @@ pub trait TestBackend: Sized + 'static {
     /// an application does.
     fn must_retry_transaction(err: &Error) -> bool;
 
+    /// `op` in a transaction of the caller's, run again as an application
+    /// does (`diesel_get_or_create::transaction` on a sync connection; see
+    /// [`crate::race`]), counting the runs again in `retries`.
+    fn retrying_transaction<R>(
+        conn: &mut Self::Conn,
+        retries: &std::sync::atomic::AtomicUsize,
+        op: impl Fn(&mut Self::Conn) -> diesel::QueryResult<R>,
+    ) -> diesel::QueryResult<R>;
+
     /// The sizes of the races.
     const RACES: RaceSizes;
 

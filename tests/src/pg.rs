@@ -167,6 +167,14 @@ impl TestBackend for Postgres {
         crate::race::is_serialization_failure(err)
     }
 
+    fn retrying_transaction<R>(
+        conn: &mut Self::Conn,
+        retries: &std::sync::atomic::AtomicUsize,
+        op: impl Fn(&mut Self::Conn) -> QueryResult<R>,
+    ) -> QueryResult<R> {
+        crate::race::in_caller_transaction(conn, retries, op)
+    }
+
     const RACES: RaceSizes = crate::backend::SERVER_RACES;
     const NAIVE_ISOLATION: Isolation = Isolation::ReadCommitted;
 }

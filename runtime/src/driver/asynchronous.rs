@@ -25,7 +25,7 @@ use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
 use crate::key::{Lookup, LookupFilter, LookupQueryId};
 use crate::model::Model;
-use crate::query::{Returning, SupportsOnConflict, SupportsReturning};
+use crate::query::{LockClause, Returning, SupportsOnConflict, SupportsReturning};
 use crate::verify::{Schema, SchemaBackend, TableName, UniqueIndex};
 
 /// An async connection and one call's statements: what the algorithms'
@@ -52,13 +52,23 @@ pub trait AsyncStatements<C: AsyncConnection> {
         lock: L,
     ) -> impl Future<Output = QueryResult<Option<Self::Row>>> + Send
     where
-        L: QueryFragment<C::Backend> + QueryId + Send;
+        L: LockClause<C::Backend> + QueryId + Send;
 
     /// `INSERT INTO <table> <key and values>`
     fn insert(&mut self, conn: &mut C) -> impl Future<Output = QueryResult<usize>> + Send;
 
     /// `UPDATE <table> SET <changeset> WHERE <key>`
     fn update(&self, conn: &mut C) -> impl Future<Output = QueryResult<usize>> + Send;
+
+    /// `UPDATE <table> SET <changeset> WHERE <key><suffix>` (MySQL's
+    /// transaction guard)
+    fn update_with<R>(
+        &self,
+        conn: &mut C,
+        suffix: R,
+    ) -> impl Future<Output = QueryResult<usize>> + Send
+    where
+        R: QueryFragment<C::Backend> + QueryId + Send;
 
     /// Whether the changeset is empty.
     fn update_is_noop(&self) -> QueryResult<bool>;
@@ -101,7 +111,7 @@ where
 
     async fn select<L>(&self, conn: &mut C, lock: L) -> QueryResult<Option<M>>
     where
-        L: QueryFragment<DB> + QueryId + Send,
+        L: LockClause<DB> + QueryId + Send,
     {
         self.select(lock).get_result(conn).await.optional()
     }
@@ -112,6 +122,13 @@ where
 
     async fn update(&self, conn: &mut C) -> QueryResult<usize> {
         Call::update(self, ()).execute(conn).await
+    }
+
+    async fn update_with<R>(&self, conn: &mut C, suffix: R) -> QueryResult<usize>
+    where
+        R: QueryFragment<DB> + QueryId + Send,
+    {
+        Call::update(self, suffix).execute(conn).await
     }
 
     fn update_is_noop(&self) -> QueryResult<bool> {

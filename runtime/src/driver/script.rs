@@ -22,9 +22,12 @@ pub(crate) enum Step {
     SelectShare,
     /// `SELECT .. WHERE key FOR UPDATE` (MySQL)
     SelectForUpdate,
+    /// `SELECT .. WHERE key` with MySQL's transaction guard, inside the
+    /// caller's transaction
+    SelectInTransaction,
     /// `INSERT` (MySQL)
     Insert,
-    /// `UPDATE .. WHERE key` (MySQL)
+    /// `UPDATE .. WHERE key` (MySQL, where it carries the transaction guard)
     Update,
     /// `INSERT .. ON CONFLICT (key) DO NOTHING RETURNING`
     InsertReturning,
@@ -230,6 +233,14 @@ impl crate::mysql::LockingIo for Script {
             crate::mysql::Lock::Share => SelectShare,
             crate::mysql::Lock::Update => SelectForUpdate,
         })
+    }
+
+    async fn select_in_transaction(&mut self) -> QueryResult<Option<&'static str>> {
+        self.row(SelectInTransaction)
+    }
+
+    async fn update_in_transaction(&mut self) -> QueryResult<usize> {
+        self.count(Update)
     }
 }
 

@@ -22,7 +22,7 @@ use crate::call::{Call, SelectionOf};
 use crate::defaults::InsertValues;
 use crate::key::{Lookup, LookupFilter, LookupQueryId};
 use crate::model::Model;
-use crate::query::{Returning, SupportsOnConflict, SupportsReturning};
+use crate::query::{LockClause, Returning, SupportsOnConflict, SupportsReturning};
 
 /// A connection and one call's statements: what the algorithms' steps run on.
 pub struct SyncIo<'c, C, P> {
@@ -51,13 +51,19 @@ pub trait SyncStatements<C: Connection> {
     /// `SELECT .. WHERE <key> LIMIT 1 <lock>`
     fn select<L>(&self, conn: &mut C, lock: L) -> QueryResult<Option<Self::Row>>
     where
-        L: QueryFragment<C::Backend> + QueryId;
+        L: LockClause<C::Backend> + QueryId;
 
     /// `INSERT INTO <table> <key and values>`
     fn insert(&mut self, conn: &mut C) -> QueryResult<usize>;
 
     /// `UPDATE <table> SET <changeset> WHERE <key>`
     fn update(&self, conn: &mut C) -> QueryResult<usize>;
+
+    /// `UPDATE <table> SET <changeset> WHERE <key><suffix>` (MySQL's
+    /// transaction guard)
+    fn update_with<R>(&self, conn: &mut C, suffix: R) -> QueryResult<usize>
+    where
+        R: QueryFragment<C::Backend> + QueryId;
 
     /// Whether the changeset is empty.
     fn update_is_noop(&self) -> QueryResult<bool>;
@@ -94,7 +100,7 @@ where
 
     fn select<L>(&self, conn: &mut C, lock: L) -> QueryResult<Option<M>>
     where
-        L: QueryFragment<DB> + QueryId,
+        L: LockClause<DB> + QueryId,
     {
         self.select(lock).get_result(conn).optional()
     }
@@ -105,6 +111,13 @@ where
 
     fn update(&self, conn: &mut C) -> QueryResult<usize> {
         Call::update(self, ()).execute(conn)
+    }
+
+    fn update_with<R>(&self, conn: &mut C, suffix: R) -> QueryResult<usize>
+    where
+        R: QueryFragment<DB> + QueryId,
+    {
+        Call::update(self, suffix).execute(conn)
     }
 
     fn update_is_noop(&self) -> QueryResult<bool> {

@@ -183,7 +183,7 @@ fn update_or_create_standalone_lost_race_updates_the_winners_row() {
 #[test]
 fn update_or_create_in_a_transaction_reads_before_it_updates() {
     let script = vec![
-        (Select, Row("ann")),
+        (SelectInTransaction, Row("ann")),
         (Update, Count(1)),
         (SelectForUpdate, Row("ann")),
     ];
@@ -192,7 +192,7 @@ fn update_or_create_in_a_transaction_reads_before_it_updates() {
         Ok(("ann", false))
     );
     let script = vec![
-        (Select, NoRow),
+        (SelectInTransaction, NoRow),
         (Insert, Count(1)),
         (SelectForUpdate, Row("ann")),
     ];
@@ -205,7 +205,7 @@ fn update_or_create_in_a_transaction_reads_before_it_updates() {
 #[test]
 fn update_or_create_in_a_transaction_duplicate_on_another_index_twice_is_returned() {
     let script = vec![
-        (Select, NoRow),
+        (SelectInTransaction, NoRow),
         (Insert, Fail(unique_violation())),
         (Update, Count(0)),
         (Insert, Fail(unique_violation())),
@@ -260,7 +260,10 @@ fn update_or_create_deadlock_standalone_rolls_back_and_runs_again() {
 
 #[test]
 fn update_or_create_deadlock_in_a_transaction_is_returned() {
-    let script = vec![(Select, Row("ann")), (Update, Fail(deadlock()))];
+    let script = vec![
+        (SelectInTransaction, Row("ann")),
+        (Update, Fail(deadlock())),
+    ];
     assert_eq!(
         update_or_create::<Mysql>(IN_TRANSACTION, script),
         Err((SerializationFailure, false))
@@ -284,6 +287,19 @@ fn only_deadlocks_are_retryable() {
         Unknown,
         "Lock wait timeout exceeded"
     )));
+    // Unnormalized, as the retrying transaction reads the caller's errors.
+    assert!(is_retryable(&unknown_deadlock()));
+    assert!(is_retryable(&db_error(
+        Unknown,
+        "Deadlock: wsrep aborted transaction"
+    )));
+    // A Galera node out of the primary component (1047): running again on
+    // the same node does not help, and nothing says the work was undone.
+    assert!(!is_retryable(&db_error(
+        Unknown,
+        "WSREP has not yet prepared node for application use"
+    )));
+    assert!(!is_retryable(&db_error(Unknown, "Server has gone away")));
 }
 
 /// diesel-async, and sync Diesel's text protocol (`COMMIT`), report MySQL's
@@ -336,5 +352,103 @@ fn a_deadlock_reported_as_unknown_is_a_serialization_failure_in_a_transaction() 
     assert_eq!(
         get_or_create::<Mysql>(IN_TRANSACTION, script),
         Err((Unknown, false))
+    );
+}
+
+/// A transaction the server rolled back without reporting it (Galera): the
+/// `FOR UPDATE` read's guard fails, and the call does not return the row
+/// that read found outside any transaction.
+fn silently_rolled_back() -> diesel::result::Error {
+    super::guarded(db_error(Unknown, "Subquery returns more than 1 row"))
+}
+
+#[test]
+fn the_guard_reads_as_a_rolled_back_transaction_and_only_it() {
+    use diesel::result::Error;
+    assert!(matches!(
+        silently_rolled_back(),
+        Error::DatabaseError(SerializationFailure, info) if info.message().contains("rolled this transaction back")
+    ));
+    assert!(matches!(
+        super::guarded(unique_violation()),
+        Error::DatabaseError(UniqueViolation, _)
+    ));
+    assert!(matches!(
+        super::guarded(db_error(Unknown, "Lock wait timeout exceeded")),
+        Error::DatabaseError(Unknown, _)
+    ));
+}
+
+#[test]
+fn a_silently_rolled_back_update_step_runs_again_standalone() {
+    let script = vec![
+        (Begin, Done),
+        (Update, Count(1)),
+        (SelectForUpdate, Fail(silently_rolled_back())),
+        (Rollback, Done),
+        (Pause, Done),
+        (Begin, Done),
+        (Update, Count(1)),
+        (SelectForUpdate, Row("ann")),
+        (Commit, Done),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(STANDALONE, script),
+        Ok(("ann", false))
+    );
+}
+
+#[test]
+fn a_silently_rolled_back_insert_step_runs_again_standalone() {
+    let script = vec![
+        (Begin, Done),
+        (Update, Count(0)),
+        (Commit, Done),
+        (Begin, Done),
+        (Insert, Count(1)),
+        (SelectForUpdate, Fail(silently_rolled_back())),
+        (Rollback, Done),
+        (Pause, Done),
+        (Begin, Done),
+        (Update, Count(1)),
+        (SelectForUpdate, Row("ann")),
+        (Commit, Done),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(STANDALONE, script),
+        Ok(("ann", false))
+    );
+}
+
+#[test]
+fn a_silently_rolled_back_caller_transaction_is_a_serialization_failure() {
+    let script = vec![
+        (SelectInTransaction, Row("ann")),
+        (Update, Count(1)),
+        (SelectForUpdate, Fail(silently_rolled_back())),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+}
+
+#[test]
+fn a_caller_transaction_rolled_back_before_the_call_fails_its_first_read() {
+    // The caller's transaction was gone before the call: the guarded read
+    // fails, so nothing runs in autocommit.
+    let script = vec![(SelectInTransaction, Fail(silently_rolled_back()))];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+    // .. or between that read and the update: the guarded update fails.
+    let script = vec![
+        (SelectInTransaction, Row("ann")),
+        (Update, Fail(silently_rolled_back())),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
     );
 }

@@ -144,11 +144,7 @@ fn call<B: TestBackend>(
     retries: &AtomicUsize,
 ) -> QueryResult<(User, bool)> {
     match mode {
-        Mode::InTransaction => {
-            in_caller_transaction(conn, retries, B::must_retry_transaction, |conn| {
-                op(conn, key)
-            })
-        }
+        Mode::InTransaction => B::retrying_transaction(conn, retries, |conn| op(conn, key)),
         Mode::Standalone => op(conn, key),
     }
 }
