@@ -1,5 +1,7 @@
 //! What is inserted next to the key: nothing (`()`), or anything `Insertable`.
 
+use core::marker::PhantomData;
+
 use diesel::Insertable;
 
 /// Values inserted together with the lookup key when no row exists.
@@ -49,5 +51,74 @@ where
 
     fn with_key(self, key: K) -> Self::Values {
         (key, self).values()
+    }
+}
+
+/// Defaults (or create values) computed only when a call inserts the row:
+/// what [`lazy`] returns.
+#[derive(Debug, Clone, Copy)]
+pub struct LazyDefaults<F>(F);
+
+/// Defaults (or create values) that `make` computes only when the call
+/// inserts the row: a `get_or_create` that finds the row never calls it.
+///
+/// `make` returns what the call would take directly (`()`, a tuple of
+/// `column.eq(value)`, an `Insertable` struct). It runs at most once per
+/// call, just before the first `INSERT`; a call that loses the race to a
+/// concurrent insert has run it and does not use its values. On PostgreSQL,
+/// `update_or_create_with` sends its create values in its one statement
+/// (`INSERT .. ON CONFLICT DO UPDATE`), so there it runs on every call.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # fn main() -> diesel::QueryResult<()> {
+/// # use diesel::prelude::*;
+/// # use diesel::connection::SimpleConnection;
+/// use diesel_get_or_create::{lazy, prelude::*};
+/// # diesel::table! { tags (id) { id -> Integer, name -> Text, slug -> Text } }
+/// # #[derive(Queryable, Selectable, GetOrCreate)]
+/// # #[diesel(table_name = tags)]
+/// # pub struct Tag { pub id: i32, #[unique] pub name: String, pub slug: String }
+/// # fn slugify(s: &str) -> String { s.to_lowercase() }
+/// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+/// # conn.batch_execute("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, slug TEXT NOT NULL)")?;
+/// let mut computed = 0;
+/// for _ in 0..3 {
+///     Tag::get_or_create(
+///         &mut conn,
+///         tags::name.key("Rust"),
+///         lazy(|| {
+///             computed += 1;
+///             tags::slug.eq(slugify("Rust"))
+///         }),
+///     )?;
+/// }
+/// assert_eq!(computed, 1, "only the call that inserted computed the defaults");
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "sqlite"))]
+/// # fn main() {}
+/// ```
+pub fn lazy<F, D>(make: F) -> LazyDefaults<F>
+where
+    F: FnOnce() -> D,
+{
+    LazyDefaults(make)
+}
+
+/// Inference marker for [`lazy`] defaults: `Mk` is the computed values'.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Computed<Mk>(PhantomData<fn() -> Mk>);
+
+impl<T, K, F, D, Mk> InsertValues<T, K, Computed<Mk>> for LazyDefaults<F>
+where
+    F: FnOnce() -> D,
+    D: InsertValues<T, K, Mk>,
+{
+    type Values = D::Values;
+
+    fn with_key(self, key: K) -> Self::Values {
+        (self.0)().with_key(key)
     }
 }

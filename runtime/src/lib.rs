@@ -75,6 +75,7 @@ mod transaction;
 mod unique;
 mod verify;
 
+pub use crate::defaults::{lazy, LazyDefaults};
 pub use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 pub use crate::key::{Key, KeyExpressionMethods, KeyValue, Lookup};
 pub use crate::model::GetOrCreate;

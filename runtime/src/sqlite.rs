@@ -64,11 +64,12 @@ impl<E: SqliteIo> Algorithms<E> for Sqlite {
     }
 
     async fn update_or_create(io: &mut E) -> QueryResult<(E::Row, bool)> {
-        io.check_insert_columns()?;
         for _ in 0..MAX_ATTEMPTS {
             if let Some(row) = io.update_returning().await? {
                 return Ok((row, false));
             }
+            // The create values are built (and checked) only to insert.
+            io.check_insert_columns()?;
             if let Some(row) = io.insert_returning().await? {
                 return Ok((row, true));
             }

@@ -143,6 +143,8 @@ macro_rules! same_as {
         const TAGS_DDL: &'static str = <$sync as TestBackend>::TAGS_DDL;
         const UNUSABLE_UNIQUE: (&'static str, Unusable) = <$sync as TestBackend>::UNUSABLE_UNIQUE;
         const EXPRESSION_UNIQUE: Option<&'static str> = <$sync as TestBackend>::EXPRESSION_UNIQUE;
+        const LAZY_CREATE_VALUES_ON_UPDATE: bool =
+            <$sync as TestBackend>::LAZY_CREATE_VALUES_ON_UPDATE;
         const STATEMENTS: Statements = <$sync as TestBackend>::STATEMENTS;
         const STATEMENTS_IN_TRANSACTION: Statements =
             <$sync as TestBackend>::STATEMENTS_IN_TRANSACTION;

@@ -149,6 +149,9 @@ impl TestBackend for Postgres {
     const UNUSABLE_UNIQUE: (&'static str, Unusable) = crate::backend::PARTIAL_UNIQUE;
     const EXPRESSION_UNIQUE: Option<&'static str> = Some(crate::backend::LOWER_CODE_UNIQUE);
 
+    /// The upsert carries the create values.
+    const LAZY_CREATE_VALUES_ON_UPDATE: bool = true;
+
     const STATEMENTS: Statements = Statements {
         miss: (2, "SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING"),
         hit: (1, "one SELECT"),

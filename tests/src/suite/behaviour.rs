@@ -354,6 +354,79 @@ pub fn create_values_that_cannot_form_a_row_never_fail_a_call_on_an_existing_row
     assert_eq!(visits_of(&mut db.connect(), "ann@x.io"), Some(visits));
 }
 
+/// `lazy` defaults are computed only by the call that inserts the row:
+/// never on a hit (standalone or inside a transaction), once on a miss,
+/// and for `update_or_create_with` only when it creates (on PostgreSQL its
+/// one upsert carries the create values, so there they are computed on every
+/// call: [`TestBackend::LAZY_CREATE_VALUES_ON_UPDATE`]).
+pub fn lazy_defaults_are_computed_only_when_the_row_is_created<B: TestBackend>() {
+    use diesel_get_or_create::lazy;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let db = B::Db::new("lazy");
+    let mut conn = db.connect();
+    let computed = AtomicUsize::new(0);
+    let defaults = || {
+        lazy(|| {
+            computed.fetch_add(1, Ordering::SeqCst);
+            names("ann", "Ann", "Lee")
+        })
+    };
+    let (ann, created) = call!(
+        &mut conn,
+        User::get_or_create(users::email.key("ann@x.io"), defaults())
+    )
+    .unwrap();
+    assert_eq!((created, ann.username.as_str()), (true, "ann"));
+    assert_eq!(
+        computed.load(Ordering::SeqCst),
+        1,
+        "computed for the insert"
+    );
+    for _ in 0..3 {
+        let (found, created) = call!(
+            &mut conn,
+            User::get_or_create(users::email.key("ann@x.io"), defaults())
+        )
+        .unwrap();
+        assert_eq!((found, created), (ann.clone(), false));
+    }
+    crate::txn::transaction(&mut conn, |conn| {
+        call!(
+            conn,
+            User::get_or_create(users::email.key("ann@x.io"), defaults())
+        )
+    })
+    .unwrap();
+    assert_eq!(computed.load(Ordering::SeqCst), 1, "never on a hit");
+
+    let bump_lazily = |conn: &mut B::Conn, email: &'static str| {
+        call!(
+            conn,
+            User::update_or_create_with(
+                users::email.key(email),
+                users::visits.eq(users::visits + 1),
+                lazy(|| {
+                    computed.fetch_add(1, Ordering::SeqCst);
+                    (names(email, email, "L"), users::visits.eq(1))
+                }),
+            )
+        )
+        .unwrap()
+    };
+    let (bob, created) = bump_lazily(&mut conn, "bob@x.io");
+    assert_eq!((created, bob.visits), (true, 1));
+    assert_eq!(
+        computed.load(Ordering::SeqCst),
+        2,
+        "computed for the insert"
+    );
+    let (bob, created) = bump_lazily(&mut conn, "bob@x.io");
+    assert_eq!((created, bob.visits), (false, 2));
+    let on_update = usize::from(B::LAZY_CREATE_VALUES_ON_UPDATE);
+    assert_eq!(computed.load(Ordering::SeqCst), 2 + on_update, "an update");
+}
+
 /// An `AsChangeset` whose only field is `None`: it updates nothing.
 #[derive(AsChangeset, Clone)]
 #[diesel(table_name = users)]
@@ -479,6 +552,33 @@ pub fn defaults_that_repeat_a_key_column_are_refused_by_the_database<B: TestBack
     let err = result.unwrap_err();
     assert!(B::is_repeated_column_error(&err), "{err:?}");
     assert_eq!(count_users(&mut conn), 0);
+
+    // As create values they are only for creating: an existing row is updated.
+    let repeating = || (users::email.eq("other@x.io"), names("ann", "Ann", "Lee"));
+    let err = bump_creating(&mut conn, repeating()).unwrap_err();
+    assert!(B::is_repeated_column_error(&err), "{err:?}");
+    ann(&mut conn);
+    let (u, created) = bump_creating(&mut conn, repeating()).unwrap();
+    assert_eq!(
+        (u.email.as_str(), u.visits, created),
+        ("ann@x.io", 1, false)
+    );
+    assert_eq!(count_users(&mut conn), 1);
+}
+
+/// `update_or_create_with(users::email.key("ann@x.io"), visits + 1, create)`.
+fn bump_creating<C: crate::backend::AsConnRef>(
+    conn: &mut C,
+    create: (diesel::dsl::Eq<users::email, &'static str>, Names<'static>),
+) -> QueryResult<(User, bool)> {
+    call!(
+        conn,
+        User::update_or_create_with(
+            users::email.key("ann@x.io"),
+            users::visits.eq(users::visits + 1),
+            create,
+        )
+    )
 }
 
 pub fn inside_an_outer_transaction_which_stays_usable_after_an_error<B: TestBackend>() {

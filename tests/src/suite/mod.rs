@@ -40,6 +40,7 @@ macro_rules! suite_tests {
             renamed_columns_and_composite_primary_key,
             update_or_create_with_uses_update_values_or_create_values,
             create_values_that_cannot_form_a_row_never_fail_a_call_on_an_existing_row,
+            lazy_defaults_are_computed_only_when_the_row_is_created,
             update_or_create_same_values_both_ways_and_with_derived_structs,
             nullable_unique_column_takes_a_non_null_key,
             conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing,
