@@ -296,4 +296,38 @@ mod asynchronous {
         assert_eq!(runs, 1);
         assert_eq!(visits_of(&mut db.connect(), "new@txn.test"), None);
     }
+
+    /// The retrying transaction runs inside `tokio::spawn` (its future is
+    /// `Send` there), on a connection the task owns, as a web handler does,
+    /// with an `async move` closure that owns its key. (With `async |c|`
+    /// borrowing the task's `key`, rustc refuses the spawn: "implementation
+    /// of `Send` is not general enough".)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_retrying_transaction_runs_in_a_spawned_task() {
+        let db = pg::TestDb::new("txn_async_spawned");
+        let url = format!("{}?options=-csearch_path%3D{}", pg::url(), db.schema);
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+                    let key = String::from("spawned@txn.test");
+                    diesel_get_or_create::asynchronous::transaction(&mut conn, async move |c| {
+                        User::update_or_create_with(
+                            c,
+                            users::email.key(key.as_str()),
+                            users::visits.eq(users::visits + 1),
+                            (names("s", "s", "s"), users::visits.eq(1)),
+                        )
+                        .await
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(visits_of(&mut db.connect(), "spawned@txn.test"), Some(4));
+    }
 }

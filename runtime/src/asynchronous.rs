@@ -230,10 +230,12 @@ where
 /// returned as `DatabaseError(SerializationFailure, ..)` when `E` is
 /// Diesel's error.
 ///
-/// The future borrows `f`'s future across awaits, and Rust cannot yet state
-/// that an async closure's future is `Send` in a bound: await it in the task
-/// that owns the connection (`tokio::spawn(async move { .. })` of a block
-/// that takes the connection works, as in the example below).
+/// The future is `Send`, so it runs in `tokio::spawn` and in a web handler,
+/// when the closure owns what it uses: write `async move |conn| { .. }`
+/// (`tests/transaction.rs` spawns it). An `async |conn|` closure that
+/// borrows a local of the task (`key.as_str()`) makes rustc report
+/// "implementation of `Send` is not general enough" at the spawn: Rust cannot
+/// yet state that an async closure's future is `Send` for every borrow.
 ///
 /// ```no_run
 /// # #[cfg(feature = "postgres")]
