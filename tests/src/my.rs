@@ -190,13 +190,7 @@ impl TestBackend for Mysql {
         crate::race::is_serialization_failure(err)
     }
 
-    fn retrying_transaction<R>(
-        conn: &mut Self::Conn,
-        retries: &std::sync::atomic::AtomicUsize,
-        op: impl Fn(&mut Self::Conn) -> QueryResult<R>,
-    ) -> QueryResult<R> {
-        crate::race::in_caller_transaction(conn, retries, op)
-    }
+    crate::race::retrying_transaction_of_a_sync_connection!();
 
     const RACES: RaceSizes = crate::backend::SERVER_RACES;
     const NAIVE_ISOLATION: Isolation = Isolation::RepeatableRead;

@@ -191,6 +191,21 @@ where
     result
 }
 
+/// `TestBackend::retrying_transaction` of a backend whose connection is a
+/// sync Diesel connection: [`in_caller_transaction`].
+macro_rules! retrying_transaction_of_a_sync_connection {
+    () => {
+        fn retrying_transaction<R>(
+            conn: &mut Self::Conn,
+            retries: &std::sync::atomic::AtomicUsize,
+            op: impl Fn(&mut Self::Conn) -> diesel::QueryResult<R>,
+        ) -> diesel::QueryResult<R> {
+            crate::race::in_caller_transaction(conn, retries, op)
+        }
+    };
+}
+pub(crate) use retrying_transaction_of_a_sync_connection;
+
 /// [`in_caller_transaction`] for the async connections of the suites, whose
 /// code is sync-shaped (`crate::asyncs`): the transaction is opened and
 /// ended through [`crate::txn`], and runs again while `must_retry` holds.

@@ -140,13 +140,7 @@ impl crate::backend::TestBackend for Sqlite {
             || matches!(err, Error::DatabaseError(_, info) if info.message() == "database is locked")
     }
 
-    fn retrying_transaction<R>(
-        conn: &mut Self::Conn,
-        retries: &std::sync::atomic::AtomicUsize,
-        op: impl Fn(&mut Self::Conn) -> QueryResult<R>,
-    ) -> QueryResult<R> {
-        crate::race::in_caller_transaction(conn, retries, op)
-    }
+    crate::race::retrying_transaction_of_a_sync_connection!();
 
     const RACES: RaceSizes = RaceSizes {
         missing_key: &[(3, 20), (8, 10), (16, 30), (32, 4)],

@@ -27,32 +27,6 @@ fn main() {
     let calls: usize = calls.parse().expect("calls is a number");
     let db = m::Db::new("profile_miss", true);
     let mut conn = db.connect(None);
-    if side == "alternate" {
-        // Batches of each side in turn, on one connection, as the paired
-        // rounds of the `overhead` bench run them.
-        for round in 0..10 {
-            for (name, op) in [
-                (
-                    "crate",
-                    (|c: &mut m::Conn, k: &str| m::crate_get(c, k).map(|r| r.1))
-                        as fn(&mut m::Conn, &str) -> diesel::QueryResult<bool>,
-                ),
-                ("hand", |c: &mut m::Conn, k: &str| {
-                    m::hand_get(c, k).map(|r| r.1)
-                }),
-            ] {
-                let started = Instant::now();
-                for i in 0..calls {
-                    assert!(op(&mut conn, &format!("{name}-{round}-{i}@profile.test")).unwrap());
-                }
-                println!(
-                    "round {round} {name}: {:?} per call",
-                    started.elapsed() / calls as u32
-                );
-            }
-        }
-        return;
-    }
     let op = match side.as_str() {
         "crate" => |c: &mut m::Conn, k: &str| m::crate_get(c, k).map(|(_, created)| created),
         "hand" => |c: &mut m::Conn, k: &str| m::hand_get(c, k).map(|(_, created)| created),
