@@ -16,9 +16,10 @@ diesel_get_or_create_tests::suite_tests!(Mysql, behaviour);
 diesel_get_or_create_tests::suite_tests!(Mysql, constraints);
 diesel_get_or_create_tests::suite_tests!(Mysql, interleavings);
 
-/// The shared statement counts, and the text of the statements: a plain
-/// INSERT (no `IGNORE`, no `ON DUPLICATE KEY`), and a locking read after the
-/// UPDATE.
+/// The shared statement counts, and the text of the statements:
+/// `get_or_create` inserts with a plain INSERT (no `IGNORE`, no `ON DUPLICATE
+/// KEY`); `update_or_create` upserts with its key check, then reads the row
+/// with a locking read.
 #[test]
 fn statements_per_call() {
     let logs = suite::behaviour::statements_per_call::<Mysql>();
@@ -32,6 +33,11 @@ fn statements_per_call() {
         "{log:?}"
     );
     let log = &logs.update;
+    assert!(
+        log[1].starts_with("INSERT INTO `users`")
+            && log[1].contains(" ON DUPLICATE KEY UPDATE `email` = IF(/*M!100300 @@in_transaction AND */ `email` <=> VALUES(`email`) AND (@diesel_get_or_create_updated := IF(`email` IS NULL, NULL, ?)) IS NOT NULL, `email`, (SELECT 1 UNION ALL SELECT 2)), "),
+        "{log:?}"
+    );
     assert!(log[2].contains("LIMIT 1 FOR UPDATE"), "{log:?}");
 }
 

@@ -180,7 +180,7 @@ pub trait TestBackend: Sized + 'static {
     const EXPRESSION_UNIQUE: Option<&'static str>;
 
     /// Whether `update_or_create_with` computes `lazy` create values when it
-    /// updates (PostgreSQL: its one upsert carries them).
+    /// updates (PostgreSQL, MySQL: their upsert carries them).
     const LAZY_CREATE_VALUES_ON_UPDATE: bool = false;
 
     /// The statements each call sends, standalone.

@@ -170,20 +170,26 @@ impl TestBackend for Mysql {
     /// MariaDB has no expression (functional) indexes.
     const EXPRESSION_UNIQUE: Option<&'static str> = None;
 
+    /// The upsert carries the create values.
+    const LAZY_CREATE_VALUES_ON_UPDATE: bool = true;
+
     const STATEMENTS: Statements = Statements {
         miss: (3, "SELECT, INSERT, SELECT (no RETURNING)"),
         hit: (1, "one SELECT"),
-        update: (4, "BEGIN, UPDATE, SELECT .. FOR UPDATE, COMMIT"),
+        update: (
+            4,
+            "BEGIN, INSERT .. ON DUPLICATE KEY UPDATE, SELECT .. FOR UPDATE, COMMIT",
+        ),
         create: (
-            7,
-            "BEGIN, UPDATE (no row), COMMIT, BEGIN, INSERT, SELECT .. FOR UPDATE, COMMIT",
+            4,
+            "BEGIN, INSERT .. ON DUPLICATE KEY UPDATE, SELECT .. FOR UPDATE, COMMIT",
         ),
     };
     const STATEMENTS_IN_TRANSACTION: Statements = Statements {
         miss: (3, "SELECT, INSERT, SELECT"),
         hit: (1, "one SELECT"),
-        update: (3, "SELECT, UPDATE, SELECT .. FOR UPDATE"),
-        create: (3, "SELECT (no row), INSERT, SELECT .. FOR UPDATE"),
+        update: (2, "INSERT .. ON DUPLICATE KEY UPDATE, SELECT .. FOR UPDATE"),
+        create: (2, "INSERT .. ON DUPLICATE KEY UPDATE, SELECT .. FOR UPDATE"),
     };
 
     fn must_retry_transaction(err: &Error) -> bool {

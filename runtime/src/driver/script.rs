@@ -35,6 +35,10 @@ pub(crate) enum Step {
     UpdateReturning,
     /// `INSERT .. ON CONFLICT (key) DO UPDATE .. RETURNING .., (xmax = 0)` (PostgreSQL)
     Upsert,
+    /// `INSERT .. ON DUPLICATE KEY UPDATE <key check>, ..` (MySQL)
+    InsertOnDuplicateKeyUpdate,
+    /// `SELECT <row>, (@var <=> token) .. FOR UPDATE` after it (MySQL)
+    SelectUpserted,
     /// The check that an insert names no column twice (SQLite)
     CheckColumns,
     /// `BEGIN` or `SAVEPOINT`
@@ -56,7 +60,8 @@ pub(crate) enum Reply {
     NoRow,
     /// A statement affected (or matched) this many rows.
     Count(usize),
-    /// The upsert returned this row, inserted (`true`) or updated.
+    /// The upsert returned (MySQL: its read found) this row, inserted
+    /// (`true`) or updated.
     Upserted(&'static str, bool),
     /// A boundary, a pause or a check succeeded.
     Done,
@@ -241,6 +246,22 @@ impl crate::mysql::LockingIo for Script {
 
     async fn update_in_transaction(&mut self) -> QueryResult<usize> {
         self.count(Update)
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl crate::mysql::UpsertIo for Script {
+    async fn upsert(&mut self, _token: u64) -> QueryResult<usize> {
+        self.count(InsertOnDuplicateKeyUpdate)
+    }
+
+    async fn select_upserted(&mut self, _token: u64) -> QueryResult<Option<(&'static str, bool)>> {
+        match self.next(SelectUpserted) {
+            Upserted(row, created) => Ok(Some((row, !created))),
+            NoRow => Ok(None),
+            Fail(error) => Err(error),
+            reply => panic!("SelectUpserted cannot reply {reply:?}"),
+        }
     }
 }
 

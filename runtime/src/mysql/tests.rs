@@ -129,6 +129,266 @@ fn get_or_create_deadlock_in_a_transaction_is_returned() {
     );
 }
 
+// --- update_or_create: the upsert -----------------------------------------------------
+
+#[test]
+fn update_or_create_standalone_is_the_upsert_and_its_read_in_a_transaction() {
+    for created in [false, true] {
+        let script = vec![
+            (Begin, Done),
+            (
+                InsertOnDuplicateKeyUpdate,
+                Count(if created { 1 } else { 2 }),
+            ),
+            (SelectUpserted, Upserted("ann", created)),
+            (Commit, Done),
+        ];
+        assert_eq!(
+            update_or_create::<Mysql>(STANDALONE, script),
+            Ok(("ann", created))
+        );
+    }
+}
+
+#[test]
+fn update_or_create_in_a_transaction_is_the_upsert_and_its_read() {
+    for created in [false, true] {
+        // An update that changes nothing counts 1 row, as an insert does
+        // (Diesel's CLIENT_FOUND_ROWS): the flag comes from the read.
+        let script = vec![
+            (InsertOnDuplicateKeyUpdate, Count(1)),
+            (SelectUpserted, Upserted("ann", created)),
+        ];
+        assert_eq!(
+            update_or_create::<Mysql>(IN_TRANSACTION, script),
+            Ok(("ann", created))
+        );
+    }
+}
+
+#[test]
+fn update_or_create_upsert_deadlock_standalone_rolls_back_and_runs_again() {
+    let script = vec![
+        (Begin, Done),
+        (InsertOnDuplicateKeyUpdate, Fail(deadlock())),
+        (Rollback, Done),
+        (Pause, Done),
+        (Begin, Done),
+        (InsertOnDuplicateKeyUpdate, Count(2)),
+        (SelectUpserted, Upserted("ann", false)),
+        (Commit, Done),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(STANDALONE, script),
+        Ok(("ann", false))
+    );
+}
+
+#[test]
+fn update_or_create_upsert_deadlock_in_a_transaction_is_returned() {
+    for error in [deadlock(), unknown_deadlock()] {
+        let script = vec![(InsertOnDuplicateKeyUpdate, Fail(error))];
+        assert_eq!(
+            update_or_create::<Mysql>(IN_TRANSACTION, script),
+            Err((SerializationFailure, false))
+        );
+    }
+}
+
+#[test]
+fn update_or_create_upsert_deadlock_at_commit_runs_again() {
+    let script = vec![
+        (Begin, Done),
+        (InsertOnDuplicateKeyUpdate, Count(1)),
+        (SelectUpserted, Upserted("ann", true)),
+        (Commit, Fail(unknown_deadlock())),
+        (Pause, Done),
+        (Begin, Done),
+        (InsertOnDuplicateKeyUpdate, Count(2)),
+        (SelectUpserted, Upserted("ann", false)),
+        (Commit, Done),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(STANDALONE, script),
+        Ok(("ann", false))
+    );
+}
+
+#[test]
+fn update_or_create_upsert_silently_rolled_back_runs_again_or_is_returned() {
+    let script = vec![
+        (Begin, Done),
+        (InsertOnDuplicateKeyUpdate, Count(1)),
+        (SelectUpserted, Fail(silently_rolled_back())),
+        (Rollback, Done),
+        (Pause, Done),
+        (Begin, Done),
+        (InsertOnDuplicateKeyUpdate, Count(1)),
+        (SelectUpserted, Upserted("ann", true)),
+        (Commit, Done),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(STANDALONE, script),
+        Ok(("ann", true))
+    );
+    let script = vec![
+        (InsertOnDuplicateKeyUpdate, Count(2)),
+        (SelectUpserted, Fail(silently_rolled_back())),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+}
+
+/// The upsert met a row with another key (a duplicate in another unique
+/// index), or ran outside any transaction: its key check failed it (1242).
+fn key_check_failed() -> diesel::result::Error {
+    db_error(Unknown, "Subquery returns more than 1 row")
+}
+
+#[test]
+fn update_or_create_upsert_key_check_failure_falls_back_to_the_portable_steps() {
+    // A duplicate in another unique index, no row for the key: the portable
+    // steps insert, and return the duplicate.
+    let script = vec![
+        (InsertOnDuplicateKeyUpdate, Fail(key_check_failed())),
+        (SelectInTransaction, NoRow),
+        (Insert, Fail(unique_violation())),
+        (Update, Count(0)),
+        (Insert, Fail(unique_violation())),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((UniqueViolation, false))
+    );
+    // The caller's transaction is gone: the portable steps' guarded read
+    // says so.
+    let script = vec![
+        (InsertOnDuplicateKeyUpdate, Fail(key_check_failed())),
+        (SelectInTransaction, Fail(silently_rolled_back())),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((SerializationFailure, false))
+    );
+}
+
+#[test]
+fn update_or_create_create_values_that_fail_the_upsert_update_the_existing_row() {
+    for error in [
+        db_error(Unknown, "Data too long for column 'nick' at row 1"),
+        db_error(Unknown, "Out of range value for column 'visits' at row 1"),
+        db_error(
+            Unknown,
+            "Incorrect integer value: 'x' for column `test`.`t`.`visits` at row 1",
+        ),
+        db_error(Unknown, "Division by 0"),
+        db_error(Unknown, "Column 'email' specified twice"),
+        db_error(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            "Cannot add or update a child row: a foreign key constraint fails",
+        ),
+        db_error(
+            diesel::result::DatabaseErrorKind::NotNullViolation,
+            "Column 'nick' cannot be null",
+        ),
+        db_error(
+            diesel::result::DatabaseErrorKind::CheckViolation,
+            "CONSTRAINT `visits_positive` failed",
+        ),
+    ] {
+        let script = vec![
+            (Begin, Done),
+            (InsertOnDuplicateKeyUpdate, Fail(error)),
+            (Rollback, Done),
+            (Begin, Done),
+            (Update, Count(1)),
+            (SelectForUpdate, Row("ann")),
+            (Commit, Done),
+        ];
+        assert_eq!(
+            update_or_create::<Mysql>(STANDALONE, script),
+            Ok(("ann", false))
+        );
+    }
+}
+
+#[test]
+fn update_or_create_upsert_lock_wait_timeout_is_returned() {
+    let timeout = db_error(
+        Unknown,
+        "Lock wait timeout exceeded; try restarting transaction",
+    );
+    let script = vec![(InsertOnDuplicateKeyUpdate, Fail(timeout))];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Err((Unknown, false))
+    );
+}
+
+#[test]
+fn update_or_create_upsert_connection_errors_do_not_fall_back() {
+    for message in [
+        "Server has gone away",
+        "Lost connection to server during query",
+        "WSREP has not yet prepared node for application use",
+    ] {
+        let script = vec![
+            (Begin, Done),
+            (InsertOnDuplicateKeyUpdate, Fail(db_error(Unknown, message))),
+            (Rollback, Done),
+        ];
+        assert_eq!(
+            update_or_create::<Mysql>(STANDALONE, script),
+            Err((Unknown, false)),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn update_or_create_upsert_row_gone_falls_back() {
+    let script = vec![
+        (InsertOnDuplicateKeyUpdate, Count(1)),
+        (SelectUpserted, NoRow),
+        (SelectInTransaction, Row("ann")),
+        (Update, Count(1)),
+        (SelectForUpdate, Row("ann")),
+    ];
+    assert_eq!(
+        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        Ok(("ann", false))
+    );
+}
+
+// --- update_or_create: the portable steps the upsert falls back to ----------------------
+
+/// `script`, played through `update_or_create` after the upsert of every run
+/// fell back (its key check failed).
+fn portable(in_transaction: bool, script: Vec<(Step, Reply)>) -> Outcome {
+    let fall_back = || {
+        if in_transaction {
+            vec![(InsertOnDuplicateKeyUpdate, Fail(key_check_failed()))]
+        } else {
+            vec![
+                (Begin, Done),
+                (InsertOnDuplicateKeyUpdate, Fail(key_check_failed())),
+                (Rollback, Done),
+            ]
+        }
+    };
+    let mut full = fall_back();
+    for (step, reply) in script {
+        let pause = step == Pause;
+        full.push((step, reply));
+        if pause {
+            full.extend(fall_back());
+        }
+    }
+    update_or_create::<Mysql>(in_transaction, full)
+}
+
 #[test]
 fn update_or_create_standalone_existing_row_is_one_update_step() {
     let script = vec![
@@ -137,10 +397,7 @@ fn update_or_create_standalone_existing_row_is_one_update_step() {
         (SelectForUpdate, Row("ann")),
         (Commit, Done),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(STANDALONE, script),
-        Ok(("ann", false))
-    );
+    assert_eq!(portable(STANDALONE, script), Ok(("ann", false)));
 }
 
 #[test]
@@ -154,10 +411,7 @@ fn update_or_create_standalone_missing_row_commits_the_update_step_then_inserts(
         (SelectForUpdate, Row("ann")),
         (Commit, Done),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(STANDALONE, script),
-        Ok(("ann", true))
-    );
+    assert_eq!(portable(STANDALONE, script), Ok(("ann", true)));
 }
 
 #[test]
@@ -174,10 +428,7 @@ fn update_or_create_standalone_lost_race_updates_the_winners_row() {
         (SelectForUpdate, Row("winner")),
         (Commit, Done),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(STANDALONE, script),
-        Ok(("winner", false))
-    );
+    assert_eq!(portable(STANDALONE, script), Ok(("winner", false)));
 }
 
 #[test]
@@ -187,19 +438,13 @@ fn update_or_create_in_a_transaction_reads_before_it_updates() {
         (Update, Count(1)),
         (SelectForUpdate, Row("ann")),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(IN_TRANSACTION, script),
-        Ok(("ann", false))
-    );
+    assert_eq!(portable(IN_TRANSACTION, script), Ok(("ann", false)));
     let script = vec![
         (SelectInTransaction, NoRow),
         (Insert, Count(1)),
         (SelectForUpdate, Row("ann")),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(IN_TRANSACTION, script),
-        Ok(("ann", true))
-    );
+    assert_eq!(portable(IN_TRANSACTION, script), Ok(("ann", true)));
 }
 
 #[test]
@@ -211,7 +456,7 @@ fn update_or_create_in_a_transaction_duplicate_on_another_index_twice_is_returne
         (Insert, Fail(unique_violation())),
     ];
     assert_eq!(
-        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        portable(IN_TRANSACTION, script),
         Err((UniqueViolation, false))
     );
 }
@@ -235,7 +480,7 @@ fn update_or_create_row_deleted_between_update_and_insert_steps_gives_up_as_seri
         ]);
     }
     assert_eq!(
-        update_or_create::<Mysql>(STANDALONE, script),
+        portable(STANDALONE, script),
         Err((SerializationFailure, true))
     );
 }
@@ -252,10 +497,7 @@ fn update_or_create_deadlock_standalone_rolls_back_and_runs_again() {
         (SelectForUpdate, Row("ann")),
         (Commit, Done),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(STANDALONE, script),
-        Ok(("ann", false))
-    );
+    assert_eq!(portable(STANDALONE, script), Ok(("ann", false)));
 }
 
 #[test]
@@ -265,7 +507,7 @@ fn update_or_create_deadlock_in_a_transaction_is_returned() {
         (Update, Fail(deadlock())),
     ];
     assert_eq!(
-        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        portable(IN_TRANSACTION, script),
         Err((SerializationFailure, false))
     );
 }
@@ -324,10 +566,7 @@ fn a_deadlock_reported_as_unknown_is_retried_standalone() {
         (SelectForUpdate, Row("ann")),
         (Commit, Done),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(STANDALONE, script),
-        Ok(("ann", false))
-    );
+    assert_eq!(portable(STANDALONE, script), Ok(("ann", false)));
 }
 
 #[test]
@@ -392,10 +631,7 @@ fn a_silently_rolled_back_update_step_runs_again_standalone() {
         (SelectForUpdate, Row("ann")),
         (Commit, Done),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(STANDALONE, script),
-        Ok(("ann", false))
-    );
+    assert_eq!(portable(STANDALONE, script), Ok(("ann", false)));
 }
 
 #[test]
@@ -414,10 +650,7 @@ fn a_silently_rolled_back_insert_step_runs_again_standalone() {
         (SelectForUpdate, Row("ann")),
         (Commit, Done),
     ];
-    assert_eq!(
-        update_or_create::<Mysql>(STANDALONE, script),
-        Ok(("ann", false))
-    );
+    assert_eq!(portable(STANDALONE, script), Ok(("ann", false)));
 }
 
 #[test]
@@ -428,7 +661,7 @@ fn a_silently_rolled_back_caller_transaction_is_a_serialization_failure() {
         (SelectForUpdate, Fail(silently_rolled_back())),
     ];
     assert_eq!(
-        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        portable(IN_TRANSACTION, script),
         Err((SerializationFailure, false))
     );
 }
@@ -439,7 +672,7 @@ fn a_caller_transaction_rolled_back_before_the_call_fails_its_first_read() {
     // fails, so nothing runs in autocommit.
     let script = vec![(SelectInTransaction, Fail(silently_rolled_back()))];
     assert_eq!(
-        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        portable(IN_TRANSACTION, script),
         Err((SerializationFailure, false))
     );
     // .. or between that read and the update: the guarded update fails.
@@ -448,7 +681,7 @@ fn a_caller_transaction_rolled_back_before_the_call_fails_its_first_read() {
         (Update, Fail(silently_rolled_back())),
     ];
     assert_eq!(
-        update_or_create::<Mysql>(IN_TRANSACTION, script),
+        portable(IN_TRANSACTION, script),
         Err((SerializationFailure, false))
     );
 }

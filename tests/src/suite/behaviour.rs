@@ -531,7 +531,38 @@ pub fn conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing<B: T
     )
     .unwrap_err();
     crate::assert_unique_violation(&err);
-    assert_eq!(all_users(&mut conn), vec![original]);
+    assert_eq!(all_users(&mut conn), vec![original.clone()]);
+
+    // Bob exists now: the same create values (Ann's `username`) must neither
+    // fail the update of Bob's row nor touch Ann's (MySQL's `ON DUPLICATE KEY
+    // UPDATE` may meet Ann's row first: its key check refuses it), standalone
+    // and inside a transaction.
+    let (bob, _) = call!(
+        &mut conn,
+        User::get_or_create(users::email.key("bob@x.io"), names("bob", "Bob", "Ray"))
+    )
+    .unwrap();
+    for in_transaction in [false, true] {
+        if in_transaction {
+            crate::txn::begin(&mut conn);
+        }
+        let (u, created) = call!(
+            &mut conn,
+            User::update_or_create_with(
+                users::email.key("bob@x.io"),
+                users::visits.eq(users::visits + 1),
+                names("ann", "Bob", "Ray"),
+            )
+        )
+        .unwrap();
+        assert_eq!((u.id, u.username.as_str(), created), (bob.id, "bob", false));
+        if in_transaction {
+            crate::txn::commit(&mut conn);
+        }
+    }
+    let users = all_users(&mut conn);
+    assert_eq!(users[0], original);
+    assert_eq!((users[1].id, users[1].visits), (bob.id, bob.visits + 2));
 }
 
 pub fn defaults_that_repeat_a_key_column_are_refused_by_the_database<B: TestBackend>() {
