@@ -4,6 +4,8 @@ use core::marker::PhantomData;
 
 use diesel::Insertable;
 
+use crate::key::LookupAssignments;
+
 /// Values inserted together with the lookup key when no row exists.
 ///
 /// Implemented for `()` (insert the key alone) and for anything Diesel can
@@ -120,5 +122,53 @@ where
 
     fn with_key(self, key: K) -> Self::Values {
         (self.0)().with_key(key)
+    }
+}
+
+/// One row of a batch insert: the key's assignments and the values, as a
+/// record Diesel can insert many of at once (`Vec<Self::Row>`).
+///
+/// Implemented next to [`InsertValues`] for `()`, `Insertable` values and
+/// [`lazy`] values; `Marker` is the same inference marker.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` and the lookup key cannot form one row of a batch insert into `{T}`",
+    label = "expected `()`, a tuple of `column.eq(value)` for this table, or an `Insertable` struct",
+    note = "every column of the key and of these values must be a column of `{T}`"
+)]
+pub trait InsertRow<T, K, Marker> {
+    /// The key's assignments and the values.
+    type Row;
+    /// Combine with the key into one record.
+    fn row(self, key: K) -> Self::Row;
+}
+
+impl<T, K: LookupAssignments> InsertRow<T, K, KeyOnly> for () {
+    type Row = K::Assignments;
+
+    fn row(self, key: K) -> Self::Row {
+        key.assignments()
+    }
+}
+
+impl<T, K: LookupAssignments, D> InsertRow<T, K, WithValues> for D
+where
+    (K, D): Insertable<T>,
+{
+    type Row = (K::Assignments, D);
+
+    fn row(self, key: K) -> Self::Row {
+        (key.assignments(), self)
+    }
+}
+
+impl<T, K, F, D, Mk> InsertRow<T, K, Computed<Mk>> for LazyDefaults<F>
+where
+    F: FnOnce() -> D,
+    D: InsertRow<T, K, Mk>,
+{
+    type Row = D::Row;
+
+    fn row(self, key: K) -> Self::Row {
+        (self.0)().row(key)
     }
 }

@@ -2,8 +2,9 @@
 
 use diesel::backend::Backend;
 use diesel::expression::{AsExpression, TypedExpressionType};
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{IntoNotNullable, SqlType};
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{HasSqlType, IntoNotNullable, SqlType};
 use diesel::{Column, ExpressionMethods, Insertable, QueryResult};
 
 /// One column of a lookup key, built by [`KeyExpressionMethods::key`].
@@ -13,10 +14,14 @@ use diesel::{Column, ExpressionMethods, Insertable, QueryResult};
 /// of keys form composite lookups. You never name this type; it exists so that
 /// the compiler can check, from the key's columns, that the lookup is covered
 /// by a uniqueness constraint of the model.
+///
+/// Keys of one type compare by their values (`PartialEq`, `Ord`): the batch
+/// operations use that order to find repeated keys and to insert new rows in
+/// one order for every caller.
 #[derive(Debug, Clone, Copy)]
-pub struct Key<C, E> {
-    expr: E,
-    column: core::marker::PhantomData<C>,
+pub struct Key<C, V> {
+    column: C,
+    value: V,
 }
 
 /// Adds `.key(value)` to every Diesel column.
@@ -37,8 +42,8 @@ pub trait KeyExpressionMethods: Column + Sized {
     ///
     /// The value is typed against the column's SQL type exactly as
     /// [`ExpressionMethods::eq`] is, except that for a `Nullable<T>` column it
-    /// must be a value of `T`, never NULL.
-    fn key<V>(self, value: V) -> Key<Self, diesel::dsl::Eq<Self, V>>
+    /// must be a value of `T`, never NULL. It is sent as a bind parameter.
+    fn key<V>(self, value: V) -> Key<Self, V>
     where
         Self: ExpressionMethods,
         Self::SqlType: SqlType + IntoNotNullable,
@@ -46,13 +51,33 @@ pub trait KeyExpressionMethods: Column + Sized {
         V: KeyValue<<Self::SqlType as IntoNotNullable>::NotNullable> + AsExpression<Self::SqlType>,
     {
         Key {
-            expr: self.eq(value),
-            column: core::marker::PhantomData,
+            column: self,
+            value,
         }
     }
 }
 
 impl<C: Column> KeyExpressionMethods for C {}
+
+impl<C, V: PartialEq> PartialEq for Key<C, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<C, V: Eq> Eq for Key<C, V> {}
+
+impl<C, V: PartialOrd> PartialOrd for Key<C, V> {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        self.value.partial_cmp(&other.value)
+    }
+}
+
+impl<C, V: Ord> Ord for Key<C, V> {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.value.cmp(&other.value)
+    }
+}
 
 /// A value that can stand in a lookup key for a column of SQL type `ST`
 /// (always the column's non-null type): anything Diesel accepts in
@@ -73,14 +98,17 @@ where
 {
 }
 
-impl<C, E, T> Insertable<T> for Key<C, E>
+impl<C, V, T> Insertable<T> for Key<C, V>
 where
-    E: Insertable<T>,
+    C: ExpressionMethods,
+    C::SqlType: SqlType + TypedExpressionType,
+    V: AsExpression<C::SqlType>,
+    diesel::dsl::Eq<C, V>: Insertable<T>,
 {
-    type Values = E::Values;
+    type Values = <diesel::dsl::Eq<C, V> as Insertable<T>>::Values;
 
     fn values(self) -> Self::Values {
-        self.expr.values()
+        self.column.eq(self.value).values()
     }
 }
 
@@ -90,18 +118,64 @@ where
 pub trait KeyPart {
     /// The column this part compares.
     type Column: Column + 'static;
-    /// The comparison `column = value`, as Diesel renders it.
-    type Expr;
-    /// Borrow the comparison.
-    fn expr(&self) -> &Self::Expr;
+    /// The value's SQL type: the column's, never nullable.
+    type SqlType: 'static;
 }
 
-impl<C: Column + 'static, E> KeyPart for Key<C, E> {
+impl<C, V> KeyPart for Key<C, V>
+where
+    C: Column + 'static,
+    C::SqlType: IntoNotNullable,
+    <C::SqlType as IntoNotNullable>::NotNullable: 'static,
+{
     type Column = C;
-    type Expr = E;
+    type SqlType = <C::SqlType as IntoNotNullable>::NotNullable;
+}
 
-    fn expr(&self) -> &E {
-        &self.expr
+/// Renders one [`KeyPart`] for backend `DB`.
+pub trait KeyPartFilter<DB: Backend>: KeyPart {
+    /// Push `(column = $n)`.
+    fn walk_eq<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()>;
+}
+
+impl<C, V, DB> KeyPartFilter<DB> for Key<C, V>
+where
+    DB: Backend + HasSqlType<<Self as KeyPart>::SqlType>,
+    Self: KeyPart,
+    C: QueryFragment<DB>,
+    V: ToSql<<Self as KeyPart>::SqlType, DB>,
+{
+    fn walk_eq<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        // As Diesel renders `column.eq(value)`: `("table"."column" = $1)`.
+        out.push_sql("(");
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(" = ");
+        out.push_bind_param::<<Self as KeyPart>::SqlType, V>(&self.value)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// The key's assignments (`column.eq(value)`, or a tuple of them): what a
+/// batch inserts next to each row's values.
+pub trait LookupAssignments: Lookup {
+    /// `column.eq(value)`, or a tuple of them in written order.
+    type Assignments;
+    /// Turn the key into its assignments.
+    fn assignments(self) -> Self::Assignments;
+}
+
+impl<C, V> LookupAssignments for Key<C, V>
+where
+    Self: Lookup,
+    C: ExpressionMethods,
+    C::SqlType: SqlType + TypedExpressionType,
+    V: AsExpression<C::SqlType>,
+{
+    type Assignments = diesel::dsl::Eq<C, V>;
+
+    fn assignments(self) -> Self::Assignments {
+        self.column.eq(self.value)
     }
 }
 
@@ -144,21 +218,32 @@ mod private {
     pub trait Sealed {}
 }
 
-impl<C, E> private::Sealed for Key<C, E> {}
+impl<C, V> private::Sealed for Key<C, V> {}
 
-impl<C: Column + 'static, E> Lookup for Key<C, E> {
+impl<C: Column + 'static, V> Lookup for Key<C, V> {
     type Columns = (C,);
 }
 
-impl<C: Column + 'static, E: QueryFragment<DB>, DB: Backend> LookupFilter<DB> for Key<C, E> {
+impl<C, V, DB: Backend> LookupFilter<DB> for Key<C, V>
+where
+    C: Column + 'static,
+    Self: KeyPartFilter<DB>,
+{
     fn walk_filter<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        self.expr.walk_ast(out)
+        self.walk_eq(out)
     }
 }
 
-impl<C: Column, E: QueryId> LookupQueryId for Key<C, E> {
-    type QueryId = E::QueryId;
-    const HAS_STATIC_QUERY_ID: bool = E::HAS_STATIC_QUERY_ID;
+/// The query id of a key's filter: its column and its value's SQL type.
+#[derive(Debug)]
+pub struct KeyFilterId<C, ST>(core::marker::PhantomData<(C, ST)>);
+
+impl<C, V> LookupQueryId for Key<C, V>
+where
+    Self: KeyPart,
+{
+    type QueryId = KeyFilterId<<Self as KeyPart>::Column, <Self as KeyPart>::SqlType>;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
 macro_rules! tuple_lookup {
@@ -175,7 +260,7 @@ macro_rules! tuple_lookup {
 
         impl<DB: Backend, $($T),+> LookupFilter<DB> for ($($T,)+)
         where
-            $($T: KeyPart, $T::Expr: QueryFragment<DB>,)+
+            $($T: KeyPartFilter<DB>,)+
         {
             #[allow(unused_assignments)]
             fn walk_filter<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
@@ -184,7 +269,7 @@ macro_rules! tuple_lookup {
                     if !first {
                         out.push_sql(" AND ");
                     }
-                    self.$idx.expr().walk_ast(out.reborrow())?;
+                    self.$idx.walk_eq(out.reborrow())?;
                     first = false;
                 )+
                 Ok(())
@@ -193,10 +278,22 @@ macro_rules! tuple_lookup {
 
         impl<$($T),+> LookupQueryId for ($($T,)+)
         where
-            $($T: KeyPart, $T::Expr: QueryId,)+
+            $($T: LookupQueryId,)+
         {
-            type QueryId = ($(<$T::Expr as QueryId>::QueryId,)+);
-            const HAS_STATIC_QUERY_ID: bool = true $(&& <$T::Expr as QueryId>::HAS_STATIC_QUERY_ID)+;
+            type QueryId = ($($T::QueryId,)+);
+            const HAS_STATIC_QUERY_ID: bool = true $(&& $T::HAS_STATIC_QUERY_ID)+;
+        }
+
+        impl<$($T),+> LookupAssignments for ($($T,)+)
+        where
+            Self: Lookup,
+            $($T: LookupAssignments,)+
+        {
+            type Assignments = ($($T::Assignments,)+);
+
+            fn assignments(self) -> Self::Assignments {
+                ($(self.$idx.assignments(),)+)
+            }
         }
     };
 }

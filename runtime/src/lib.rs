@@ -59,6 +59,7 @@
 mod algorithm;
 #[cfg(feature = "async")]
 pub mod asynchronous;
+mod batch;
 mod call;
 mod defaults;
 mod driver;
@@ -75,6 +76,7 @@ mod transaction;
 mod unique;
 mod verify;
 
+pub use crate::batch::sync::GetOrCreateAllBackend;
 pub use crate::defaults::{lazy, LazyDefaults};
 pub use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 pub use crate::key::{Key, KeyExpressionMethods, KeyValue, Lookup};

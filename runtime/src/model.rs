@@ -3,6 +3,7 @@
 use diesel::query_builder::QueryFragment;
 use diesel::{Connection, QueryResult, Table};
 
+use crate::batch::sync::GetOrCreateAllBackend;
 use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 use crate::key::Lookup;
 use crate::unique::UniqueKey;
@@ -95,6 +96,60 @@ pub trait GetOrCreate: Model {
         C::Backend: GetOrCreateBackend<C, Self, K, D, Mk>,
     {
         <C::Backend as GetOrCreateBackend<C, Self, K, D, Mk>>::get_or_create(conn, key, defaults)
+    }
+
+    /// `get_or_create` for many keys at once: for each `(key, defaults)`,
+    /// in input order, the key's row and whether this call created it.
+    ///
+    /// The keys are sorted and their repeats merged first: a key given more
+    /// than once is looked up and created once, with the defaults of its
+    /// first occurrence, and every occurrence returns its row (created only
+    /// at the first). New rows are inserted in key order, so batches over
+    /// the same keys wait for each other instead of deadlocking. The
+    /// statements run on chunks of up to 500 keys: one read of the existing
+    /// rows, one insert of the missing ones, and one more read (see the
+    /// README for each backend). Defaults may be [`lazy`](crate::lazy):
+    /// computed only for keys that are inserted.
+    ///
+    /// The keys' values must be `Ord` (they are compared only to sort and
+    /// merge; the database matches rows to keys), the defaults `Clone` (an
+    /// insert that loses a key to a concurrent caller is sent again without
+    /// it), and the model `Clone` (for repeated keys).
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> diesel::QueryResult<()> {
+    /// # use diesel::prelude::*;
+    /// # use diesel::connection::SimpleConnection;
+    /// use diesel_get_or_create::prelude::*;
+    /// # diesel::table! { tags (id) { id -> Integer, name -> Text } }
+    /// # #[derive(Clone, Queryable, Selectable, GetOrCreate)]
+    /// # #[diesel(table_name = tags)]
+    /// # pub struct Tag { pub id: i32, #[unique] pub name: String }
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # conn.batch_execute("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")?;
+    /// Tag::get_or_create(&mut conn, tags::name.key("rust"), ())?;
+    /// let tags = Tag::get_or_create_all(
+    ///     &mut conn,
+    ///     ["web", "rust", "web"].map(|name| (tags::name.key(name), ())),
+    /// )?;
+    /// let names: Vec<_> = tags.iter().map(|(tag, created)| (tag.name.as_str(), *created)).collect();
+    /// assert_eq!(names, [("web", true), ("rust", false), ("web", false)]);
+    /// assert_eq!(tags[0].0.id, tags[2].0.id);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "sqlite"))]
+    /// # fn main() {}
+    /// ```
+    fn get_or_create_all<C, I, K, D, Mk>(conn: &mut C, items: I) -> QueryResult<Vec<(Self, bool)>>
+    where
+        C: Connection,
+        I: IntoIterator<Item = (K, D)>,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: GetOrCreateAllBackend<C, Self, K, D, Mk>,
+    {
+        <C::Backend as GetOrCreateAllBackend<C, Self, K, D, Mk>>::get_or_create_all(conn, items)
     }
 
     /// Update the row with this key with `values`, or insert the key with

@@ -327,8 +327,8 @@ fn is_deadlock(message: &str) -> bool {
 macro_rules! lock_clause {
     ($(#[$doc:meta])* $name:ident = $sql:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub(crate) struct $name;
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
 
         impl QueryFragment<Mysql> for $name {
             fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {

@@ -149,7 +149,7 @@ fn create_values_may_have_failed(error: &Error) -> bool {
 }
 
 /// PostgreSQL's errors: both drivers report them alike.
-const ERRORS: Errors = Errors {
+pub(crate) const ERRORS: Errors = Errors {
     normalize: core::convert::identity,
     retryable: is_retryable,
 };

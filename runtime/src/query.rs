@@ -36,7 +36,7 @@ pub trait SupportsReturning: Backend + sealed::Sealed {}
 pub trait SupportsOnConflict: Backend + sealed::Sealed {}
 
 /// A table's `FROM` clause, kept with the table type for the query id.
-pub(crate) struct From<T: QuerySource>(T::FromClause, PhantomData<T>);
+pub(crate) struct From<T: QuerySource>(pub(crate) T::FromClause, PhantomData<T>);
 
 impl<T: QuerySource> From<T> {
     pub(crate) fn of(table: T) -> Self {

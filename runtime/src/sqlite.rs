@@ -38,7 +38,7 @@ impl SupportsReturning for Sqlite {}
 impl SupportsOnConflict for Sqlite {}
 
 /// SQLite's statements never need running again: one writer at a time.
-const ERRORS: Errors = Errors {
+pub(crate) const ERRORS: Errors = Errors {
     normalize: core::convert::identity,
     retryable: |_| false,
 };

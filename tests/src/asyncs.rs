@@ -242,6 +242,10 @@ mod sqlite {
     }
 
     impl TestBackend for AsyncSqlite {
+        const BATCH_MISS: crate::backend::Count =
+            <crate::sqlite::Sqlite as TestBackend>::BATCH_MISS;
+        const BATCH_MISS_IN_TRANSACTION: crate::backend::Count =
+            <crate::sqlite::Sqlite as TestBackend>::BATCH_MISS_IN_TRANSACTION;
         same_as!(Sqlite, "sqlite-async");
         type Conn = AsyncConn<SqliteWrapper>;
         type Db = AsyncDb<TestDb>;
@@ -288,6 +292,9 @@ pub mod postgres {
     }
 
     impl TestBackend for AsyncPostgres {
+        const BATCH_MISS: crate::backend::Count = <crate::pg::Postgres as TestBackend>::BATCH_MISS;
+        const BATCH_MISS_IN_TRANSACTION: crate::backend::Count =
+            <crate::pg::Postgres as TestBackend>::BATCH_MISS_IN_TRANSACTION;
         same_as!(Postgres, "postgres-async");
         type Conn = AsyncConn<AsyncPgConnection>;
         type Db = AsyncDb<TestDb>;
@@ -362,6 +369,9 @@ pub mod mysql {
     }
 
     impl TestBackend for AsyncMysql {
+        const BATCH_MISS: crate::backend::Count = <crate::my::Mysql as TestBackend>::BATCH_MISS;
+        const BATCH_MISS_IN_TRANSACTION: crate::backend::Count =
+            <crate::my::Mysql as TestBackend>::BATCH_MISS_IN_TRANSACTION;
         same_as!(Mysql, "mariadb-async");
         type Conn = AsyncConn<AsyncMysqlConnection>;
         type Db = AsyncDb<TestDb>;

@@ -189,6 +189,12 @@ pub trait TestBackend: Sized + 'static {
     /// The statements each call sends inside a transaction of the caller's.
     const STATEMENTS_IN_TRANSACTION: Statements;
 
+    /// The statements of a `get_or_create_all` of up to 500 missing keys,
+    /// standalone and inside the caller's transaction (a batch of existing
+    /// keys is one read).
+    const BATCH_MISS: Count;
+    const BATCH_MISS_IN_TRANSACTION: Count;
+
     /// Whether a caller whose transaction failed with `err` runs it again, as
     /// an application does.
     fn must_retry_transaction(err: &Error) -> bool;

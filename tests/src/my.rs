@@ -7,7 +7,7 @@ use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::result::Error;
 use diesel_get_or_create::Unusable;
 
-use crate::backend::{Isolation, Mode, RaceSizes, ServerBackend, Statements, TestBackend};
+use crate::backend::{Count, Isolation, Mode, RaceSizes, ServerBackend, Statements, TestBackend};
 pub use crate::counter::StatementCounter;
 use crate::schema::users;
 
@@ -191,6 +191,8 @@ impl TestBackend for Mysql {
         update: (2, "INSERT .. ON DUPLICATE KEY UPDATE, SELECT .. FOR UPDATE"),
         create: (2, "INSERT .. ON DUPLICATE KEY UPDATE, SELECT .. FOR UPDATE"),
     };
+    const BATCH_MISS: Count = (3, "SELECT .. UNION ALL; INSERT; SELECT .. UNION ALL");
+    const BATCH_MISS_IN_TRANSACTION: Count = (3, "the same three");
 
     fn must_retry_transaction(err: &Error) -> bool {
         crate::race::is_serialization_failure(err)

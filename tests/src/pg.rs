@@ -8,7 +8,7 @@ use diesel::result::Error;
 use diesel_get_or_create::Unusable;
 
 use crate::backend::{
-    AsConnRef, Isolation, Mode, RaceSizes, ServerBackend, Statements, TestBackend,
+    AsConnRef, Count, Isolation, Mode, RaceSizes, ServerBackend, Statements, TestBackend,
 };
 pub use crate::counter::StatementCounter;
 use crate::schema::users;
@@ -165,6 +165,14 @@ impl TestBackend for Postgres {
         update: (3, "SAVEPOINT, INSERT .. DO UPDATE, RELEASE"),
         create: (3, "SAVEPOINT, INSERT .. DO UPDATE, RELEASE"),
     };
+    const BATCH_MISS: Count = (
+        2,
+        "SELECT .. UNION ALL; INSERT .. ON CONFLICT DO NOTHING RETURNING",
+    );
+    const BATCH_MISS_IN_TRANSACTION: Count = (
+        4,
+        "SELECT .. UNION ALL; SAVEPOINT, INSERT .. ON CONFLICT DO NOTHING RETURNING, RELEASE",
+    );
 
     fn must_retry_transaction(err: &Error) -> bool {
         crate::race::is_serialization_failure(err)

@@ -1,6 +1,6 @@
 //! SQLite test databases: one WAL database file per test.
 
-use crate::backend::{Isolation, RaceSizes, Statements};
+use crate::backend::{Count, Isolation, RaceSizes, Statements};
 pub use crate::counter::StatementCounter;
 use diesel::prelude::*;
 use diesel::result::Error;
@@ -131,6 +131,8 @@ impl crate::backend::TestBackend for Sqlite {
     };
     /// The same: the crate opens no savepoint on SQLite.
     const STATEMENTS_IN_TRANSACTION: Statements = Self::STATEMENTS;
+    const BATCH_MISS: Count = (3, "SELECT .. UNION ALL; INSERT; SELECT .. UNION ALL");
+    const BATCH_MISS_IN_TRANSACTION: Count = (3, "the same three");
 
     /// A transaction that read before another connection committed cannot
     /// write (`SQLITE_BUSY_SNAPSHOT`, which waits for nothing): it must start

@@ -14,6 +14,8 @@ use crate::models::{names, User};
 use crate::schema::users;
 use crate::{call, query};
 
+pub mod batch;
+pub mod batch_races;
 pub mod behaviour;
 pub mod constraints;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -46,6 +48,15 @@ macro_rules! suite_tests {
             conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing,
             defaults_that_repeat_a_key_column_are_refused_by_the_database,
             inside_an_outer_transaction_which_stays_usable_after_an_error,
+        ]);
+    };
+    ($backend:ty, batch) => {
+        $crate::suite_tests!($backend, batch: [
+            batch_returns_input_order_creates_each_key_once_and_merges_repeats,
+            batch_composite_keys_and_lazy_defaults,
+            batch_larger_than_a_chunk_and_its_statements,
+            batch_statements_standalone_and_in_a_transaction,
+            batch_conflict_on_another_unique_column_is_an_error,
         ]);
     };
     ($backend:ty, constraints) => {

@@ -1,0 +1,809 @@
+//! Many keys at once: `get_or_create_all`.
+//!
+//! A batch is sorted by key and its repeated keys merged before any
+//! statement runs ([`Batch::new`]): every caller then reads and inserts keys
+//! in one order, so two batches over the same keys wait for each other
+//! instead of deadlocking, and a key given twice is looked up and created
+//! once (with the defaults of its first occurrence).
+//!
+//! The statements work on chunks of at most [`CHUNK`] keys, and match rows
+//! to keys in SQL: each returned row carries the position of its key in the
+//! chunk (`SELECT 0, <row> .. WHERE <key 0> UNION ALL SELECT 1, ..`), so
+//! keys need no comparison with rows on the client, and the database's own
+//! equality decides, collations included.
+//!
+//! * Every backend first reads the keys' existing rows, one statement per
+//!   chunk.
+//! * PostgreSQL inserts the missing keys of a chunk with one
+//!   `INSERT .. ON CONFLICT (key) DO NOTHING RETURNING CASE <key 0> THEN 0 ..
+//!   END, <row>`: the rows it returns are the call's; a key it skipped was
+//!   committed by a concurrent caller, and one more read returns those keys'
+//!   rows. At REPEATABLE READ and SERIALIZABLE a key committed after the
+//!   snapshot fails the insert with a serialization failure, as for one key.
+//! * MySQL and SQLite insert the missing keys of a chunk with one plain
+//!   multi-row `INSERT`, which inserts every row or none: after it succeeds,
+//!   one read returns the rows, all created by the call. A duplicate key
+//!   means a concurrent caller committed one of the keys first: a read
+//!   (a locking `LOCK IN SHARE MODE` read on MySQL, which sees the latest
+//!   committed rows) returns those keys' rows and the rest are inserted
+//!   again. A duplicate that no read explains (a unique index other than the
+//!   key's, or two keys that the column's collation holds equal) makes the
+//!   chunk's remaining keys go one at a time, as single calls would.
+
+use core::future::Future;
+use core::time::Duration;
+
+use diesel::backend::Backend;
+use diesel::expression::Expression;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_source::QuerySource;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel::{Insertable, QueryResult, RunQueryDsl};
+
+use crate::algorithm::{vanished, Errors, Runs, MAX_ATTEMPTS};
+use crate::defaults::InsertRow;
+use crate::key::LookupFilter;
+use crate::model::Model;
+use crate::query::{From, LockClause};
+
+/// The most keys one statement of a batch carries. 500 keeps every
+/// statement under each backend's limits: SQLite's 500 terms of a compound
+/// `SELECT` and its 32,766 bind parameters (for rows of up to 65 values),
+/// PostgreSQL's and MySQL's 65,535.
+pub const CHUNK: usize = 500;
+
+/// The keys of one batch, in canonical order, and where each input went.
+pub struct Batch<M, K, D, Mk>
+where
+    M: Model,
+    D: InsertRow<M::Table, K, Mk>,
+{
+    /// The distinct keys, sorted.
+    pub(crate) keys: Vec<K>,
+    /// Each distinct key's defaults (its first occurrence's), until its row
+    /// is built.
+    defaults: Vec<Option<D>>,
+    /// Each distinct key's row to insert, built on its first insert.
+    rows: Vec<Option<D::Row>>,
+    /// For each input, in input order, the index of its key in `keys`.
+    input: Vec<usize>,
+}
+
+impl<M, K, D, Mk> Batch<M, K, D, Mk>
+where
+    M: Model,
+    K: Ord + Clone,
+    D: InsertRow<M::Table, K, Mk>,
+    D::Row: Clone,
+{
+    /// Sort the inputs by key (stable: equal keys keep input order) and keep
+    /// the first occurrence of each key.
+    pub(crate) fn new(items: impl IntoIterator<Item = (K, D)>) -> Self {
+        let mut items: Vec<(usize, K, D)> = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, d))| (i, k, d))
+            .collect();
+        items.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut input = vec![0; items.len()];
+        let mut keys: Vec<K> = Vec::with_capacity(items.len());
+        let mut defaults = Vec::with_capacity(items.len());
+        for (position, key, d) in items {
+            if keys.last() != Some(&key) {
+                keys.push(key);
+                defaults.push(Some(d));
+            }
+            input[position] = keys.len() - 1;
+        }
+        let rows = (0..keys.len()).map(|_| None).collect();
+        Batch {
+            keys,
+            defaults,
+            rows,
+            input,
+        }
+    }
+
+    /// The rows to insert for keys `which`, in that order, each built (and
+    /// its lazy defaults computed) on first use.
+    pub(crate) fn rows(&mut self, which: &[usize]) -> Vec<D::Row> {
+        which
+            .iter()
+            .map(|&i| {
+                let (defaults, key) = (&mut self.defaults[i], &self.keys[i]);
+                self.rows[i]
+                    .get_or_insert_with(|| {
+                        defaults
+                            .take()
+                            .expect("a key's defaults are taken once, by its first insert")
+                            .row(key.clone())
+                    })
+                    .clone()
+            })
+            .collect()
+    }
+
+    /// The keys `which`, borrowed in that order.
+    pub(crate) fn keys(&self, which: &[usize]) -> Vec<&K> {
+        which.iter().map(|&i| &self.keys[i]).collect()
+    }
+
+    /// The result in input order: a repeated key's row, cloned, and not
+    /// created after its first occurrence.
+    pub(crate) fn finish<R: Clone>(&self, found: Vec<Option<(R, bool)>>) -> Vec<(R, bool)> {
+        let mut first = vec![true; found.len()];
+        self.input
+            .iter()
+            .map(|&i| {
+                let (row, created) = found[i]
+                    .as_ref()
+                    .expect("a finished batch has a row for every key");
+                let created = *created && core::mem::replace(&mut first[i], false);
+                (row.clone(), created)
+            })
+            .collect()
+    }
+}
+
+/// The statements of one batch, as the algorithm asks for them. Keys are
+/// indices into the batch's sorted distinct keys; every call passes at most
+/// [`CHUNK`] of them, ascending.
+pub trait BatchIo: Send {
+    /// The row type: the model.
+    type Row: Send;
+
+    /// Whether the caller has a transaction open.
+    fn in_transaction(&mut self) -> QueryResult<bool>;
+
+    /// How many distinct keys the batch has.
+    fn len(&self) -> usize;
+
+    /// `SELECT 0, <row> FROM <table> WHERE <key> UNION ALL ..`: the rows
+    /// of keys `which`, with `lock` (MySQL's `LOCK IN SHARE MODE`) on each.
+    fn read(
+        &mut self,
+        which: &[usize],
+        lock: bool,
+    ) -> impl Future<Output = QueryResult<Vec<(usize, Self::Row)>>> + Send;
+
+    /// One plain `INSERT` of the rows of keys `which`: all or none.
+    fn insert(&mut self, which: &[usize]) -> impl Future<Output = QueryResult<usize>> + Send;
+
+    /// Open a transaction, or a savepoint inside an open one.
+    fn begin(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
+
+    /// Commit what [`begin`](BatchIo::begin) opened.
+    fn commit(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
+
+    /// Roll back what [`begin`](BatchIo::begin) opened.
+    fn rollback(&mut self) -> impl Future<Output = QueryResult<()>> + Send;
+
+    /// Wait before running again.
+    fn pause(&mut self, pause: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// `INSERT .. ON CONFLICT (<key>) DO NOTHING RETURNING <position>, <row>`
+/// (PostgreSQL).
+#[cfg(feature = "postgres")]
+pub trait ReturningBatchIo: BatchIo {
+    /// The rows this statement inserted, with their keys.
+    fn insert_returning(
+        &mut self,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Vec<(usize, Self::Row)>>> + Send;
+}
+
+/// The rows found so far, by distinct key: the row, and whether this call
+/// created it.
+type Found<R> = Vec<Option<(R, bool)>>;
+
+/// How backend `Self` runs `get_or_create_all` on the steps of driver `E`.
+pub trait BatchAlgorithms<E: BatchIo> {
+    /// A row for every distinct key, and whether this call created it.
+    #[doc(hidden)]
+    fn get_or_create_all(
+        io: &mut E,
+    ) -> impl Future<Output = QueryResult<Vec<Option<(E::Row, bool)>>>> + Send;
+}
+
+/// `get_or_create_all` on every backend: a row for every distinct key, and
+/// whether this call created it; `insert_missing` inserts (or finds, if a
+/// concurrent caller committed them first) the keys of one chunk. A
+/// standalone call runs again after a serialization failure or a deadlock,
+/// keeping the rows it already has (the rows it created are committed).
+pub(crate) async fn get_or_create_all<E: BatchIo>(
+    io: &mut E,
+    errors: Errors,
+    mut insert_missing: impl AsyncFnMut(&mut E, &[usize], bool, &mut Found<E::Row>) -> QueryResult<()>,
+) -> QueryResult<Found<E::Row>> {
+    let mut found: Found<E::Row> = (0..io.len()).map(|_| None).collect();
+    let mut runs = Runs::new(!io.in_transaction()?, errors);
+    loop {
+        match run(io, &mut found, runs.standalone, &mut insert_missing).await {
+            Ok(()) => return Ok(found),
+            Err(error) => {
+                let error = (errors.normalize)(error);
+                match runs.again(&error) {
+                    Some(pause) => io.pause(pause).await,
+                    None => return Err(error),
+                }
+            }
+        }
+    }
+}
+
+fn missing<R>(found: &Found<R>) -> Vec<usize> {
+    (0..found.len()).filter(|&i| found[i].is_none()).collect()
+}
+
+async fn run<E: BatchIo>(
+    io: &mut E,
+    found: &mut Found<E::Row>,
+    standalone: bool,
+    insert_missing: &mut impl AsyncFnMut(&mut E, &[usize], bool, &mut Found<E::Row>) -> QueryResult<()>,
+) -> QueryResult<()> {
+    for chunk in missing(found).chunks(CHUNK) {
+        record(found, io.read(chunk, false).await?, false);
+    }
+    for _ in 0..MAX_ATTEMPTS {
+        let missing = missing(found);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for chunk in missing.chunks(CHUNK) {
+            insert_missing(io, chunk, standalone, found).await?;
+        }
+    }
+    // Each attempt left keys without a row: concurrent deletes.
+    Err(vanished())
+}
+
+fn record<R>(found: &mut Found<R>, rows: Vec<(usize, R)>, created: bool) {
+    for (i, row) in rows {
+        found[i] = Some((row, created));
+    }
+}
+
+/// Whether `error` is a unique violation.
+fn is_duplicate(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// MySQL and SQLite: one plain multi-row insert of the chunk; on a
+/// duplicate key, read what concurrent callers committed and insert the
+/// rest; on a duplicate no read explains, one key at a time.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+pub(crate) async fn insert_all_or_none<E: BatchIo>(
+    io: &mut E,
+    chunk: &[usize],
+    lock: bool,
+    found: &mut Found<E::Row>,
+) -> QueryResult<()> {
+    match io.insert(chunk).await {
+        // Keys without a row now were deleted since: the next attempt.
+        Ok(_) => {
+            let rows = io.read(chunk, false).await?;
+            record(found, rows, true);
+            Ok(())
+        }
+        Err(error) if is_duplicate(&error) => {
+            let rows = io.read(chunk, lock).await?;
+            if !rows.is_empty() {
+                record(found, rows, false);
+                return Ok(());
+            }
+            for &key in chunk {
+                insert_one(io, key, lock, found).await?;
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// One key of a chunk whose duplicate no read explained: what a single
+/// `get_or_create` does after its `SELECT` missed.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+async fn insert_one<E: BatchIo>(
+    io: &mut E,
+    key: usize,
+    lock: bool,
+    found: &mut Found<E::Row>,
+) -> QueryResult<()> {
+    match io.insert(&[key]).await {
+        Ok(_) => record(found, io.read(&[key], false).await?, true),
+        Err(error) if is_duplicate(&error) => {
+            let rows = io.read(&[key], lock).await?;
+            if rows.is_empty() {
+                // Not the key's index: another unique column's conflict.
+                return Err(error);
+            }
+            record(found, rows, false);
+        }
+        Err(error) => return Err(error),
+    }
+    Ok(())
+}
+
+/// PostgreSQL: one `INSERT .. ON CONFLICT (key) DO NOTHING RETURNING` of
+/// the chunk (in a savepoint inside the caller's transaction), then one read
+/// of the keys it skipped.
+#[cfg(feature = "postgres")]
+pub(crate) async fn insert_returning<E: ReturningBatchIo>(
+    io: &mut E,
+    chunk: &[usize],
+    standalone: bool,
+    found: &mut Found<E::Row>,
+) -> QueryResult<()> {
+    let wrap = !standalone;
+    if wrap {
+        io.begin().await?;
+    }
+    let inserted = io.insert_returning(chunk).await;
+    let inserted = if wrap {
+        match inserted {
+            Ok(rows) => io.commit().await.map(|()| rows),
+            Err(error) => match io.rollback().await {
+                Ok(()) | Err(Error::BrokenTransactionManager) => Err(error),
+                Err(rollback_error) => Err(rollback_error),
+            },
+        }
+    } else {
+        inserted
+    };
+    match inserted {
+        Ok(rows) => record(found, rows, true),
+        // A concurrent insert of one of the keys with the same value of
+        // another unique column: the next attempt reads the key's row, or
+        // fails on that column again and returns the error.
+        Err(error) if is_duplicate(&error) => {
+            let rows = io.read(chunk, false).await?;
+            if rows.iter().all(|(i, _)| found[*i].is_some()) {
+                return Err(error);
+            }
+            record(found, rows, false);
+        }
+        Err(error) => return Err(error),
+    }
+    let lost: Vec<usize> = chunk
+        .iter()
+        .copied()
+        .filter(|&i| found[i].is_none())
+        .collect();
+    if !lost.is_empty() {
+        record(found, io.read(&lost, false).await?, false);
+    }
+    Ok(())
+}
+
+/// `SELECT 0, <select> FROM <table> WHERE <key 0> <lock> UNION ALL SELECT 1,
+/// ..`: one branch per key, each using the key's unique index. With a lock
+/// (MySQL), each branch is parenthesized so that the lock applies to it.
+pub(crate) struct SelectKeys<'a, T: QuerySource, K, S, L> {
+    pub(crate) from: From<T>,
+    pub(crate) keys: Vec<&'a K>,
+    pub(crate) select: S,
+    pub(crate) lock: Option<L>,
+}
+
+impl<T, K, S, L, DB> QueryFragment<DB> for SelectKeys<'_, T, K, S, L>
+where
+    DB: Backend,
+    T: QuerySource,
+    T::FromClause: QueryFragment<DB>,
+    K: LookupFilter<DB>,
+    S: QueryFragment<DB>,
+    L: LockClause<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        for (n, key) in self.keys.iter().enumerate() {
+            if n > 0 {
+                out.push_sql(" UNION ALL ");
+            }
+            if self.lock.is_some() {
+                out.push_sql("(");
+            }
+            out.push_sql("SELECT ");
+            out.push_sql(&n.to_string());
+            out.push_sql(", ");
+            self.select.walk_ast(out.reborrow())?;
+            out.push_sql(" FROM ");
+            self.from.0.walk_ast(out.reborrow())?;
+            out.push_sql(" WHERE ");
+            key.walk_filter(out.reborrow())?;
+            if let Some(lock) = &self.lock {
+                lock.walk_ast(out.reborrow())?;
+                out.push_sql(")");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The SQL depends on the number of keys: cached by its text.
+impl<T: QuerySource, K, S, L> QueryId for SelectKeys<'_, T, K, S, L> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T: QuerySource, K, S: Expression, L> Query for SelectKeys<'_, T, K, S, L> {
+    type SqlType = (diesel::sql_types::Integer, S::SqlType);
+}
+
+impl<T: QuerySource, K, S, L, Conn> RunQueryDsl<Conn> for SelectKeys<'_, T, K, S, L> {}
+
+/// The plain multi-row insert of `rows` into `M`'s table, as Diesel builds
+/// it (`insert_into(table).values(rows)`).
+pub(crate) type InsertRows<M, R> = diesel::query_builder::InsertStatement<
+    <M as Model>::Table,
+    <Vec<R> as Insertable<<M as Model>::Table>>::Values,
+>;
+
+/// Diesel's `insert_into(table).values(rows)`.
+pub(crate) fn insert_rows<M, R>(rows: Vec<R>) -> InsertRows<M, R>
+where
+    M: Model,
+    Vec<R>: Insertable<M::Table>,
+{
+    diesel::insert_into(M::table()).values(rows)
+}
+
+/// `<insert> ON CONFLICT (<key>) DO NOTHING RETURNING CASE WHEN <key 0>
+/// THEN 0 .. END, <select>` (PostgreSQL): the rows the insert wrote, each
+/// with the position of its key.
+#[cfg(feature = "postgres")]
+pub(crate) struct InsertReturningKeys<'a, I, Cols, K, S> {
+    pub(crate) insert: I,
+    pub(crate) conflict: crate::query::OnConflictDoNothing<Cols>,
+    pub(crate) keys: Vec<&'a K>,
+    pub(crate) select: S,
+}
+
+#[cfg(feature = "postgres")]
+impl<I, Cols, K, S> QueryFragment<diesel::pg::Pg> for InsertReturningKeys<'_, I, Cols, K, S>
+where
+    I: QueryFragment<diesel::pg::Pg>,
+    Cols: crate::key::ColumnTuple,
+    K: LookupFilter<diesel::pg::Pg>,
+    S: QueryFragment<diesel::pg::Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        self.insert.walk_ast(out.reborrow())?;
+        self.conflict.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING CASE");
+        for (n, key) in self.keys.iter().enumerate() {
+            out.push_sql(" WHEN ");
+            key.walk_filter(out.reborrow())?;
+            out.push_sql(" THEN ");
+            out.push_sql(&n.to_string());
+        }
+        out.push_sql(" END, ");
+        self.select.walk_ast(out.reborrow())
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl<I, Cols, K, S> QueryId for InsertReturningKeys<'_, I, Cols, K, S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+#[cfg(feature = "postgres")]
+impl<I, Cols, K, S: Expression> Query for InsertReturningKeys<'_, I, Cols, K, S> {
+    type SqlType = (diesel::sql_types::Integer, S::SqlType);
+}
+
+#[cfg(feature = "postgres")]
+impl<I, Cols, K, S, Conn> RunQueryDsl<Conn> for InsertReturningKeys<'_, I, Cols, K, S> {}
+
+/// The keys a statement returned a position for, as batch indices.
+pub(crate) fn positions<R>(which: &[usize], rows: Vec<(i32, R)>) -> QueryResult<Vec<(usize, R)>> {
+    rows.into_iter()
+        .map(|(n, row)| {
+            usize::try_from(n)
+                .ok()
+                .and_then(|n| which.get(n))
+                .map(|&i| (i, row))
+                .ok_or_else(|| {
+                    Error::DeserializationError(
+                        format!(
+                            "a batch statement returned key position {n} of {}",
+                            which.len()
+                        )
+                        .into(),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The lock of a batch's locking read: MySQL's `LOCK IN SHARE MODE`; no
+/// other backend asks for one.
+pub trait BatchLock: Backend {
+    /// The clause.
+    #[doc(hidden)]
+    type Lock: LockClause<Self> + QueryId + Default;
+}
+
+#[cfg(feature = "postgres")]
+impl BatchLock for diesel::pg::Pg {
+    type Lock = ();
+}
+
+#[cfg(feature = "sqlite")]
+impl BatchLock for diesel::sqlite::Sqlite {
+    type Lock = ();
+}
+
+#[cfg(feature = "mysql")]
+impl BatchLock for diesel::mysql::Mysql {
+    type Lock = crate::mysql::LockInShareMode;
+}
+
+#[cfg(feature = "postgres")]
+impl<E: ReturningBatchIo> BatchAlgorithms<E> for diesel::pg::Pg {
+    async fn get_or_create_all(io: &mut E) -> QueryResult<Found<E::Row>> {
+        get_or_create_all(
+            io,
+            crate::postgres::ERRORS,
+            async |io, missing, standalone, found| {
+                insert_returning(io, missing, standalone, found).await
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl<E: BatchIo> BatchAlgorithms<E> for diesel::mysql::Mysql {
+    async fn get_or_create_all(io: &mut E) -> QueryResult<Found<E::Row>> {
+        get_or_create_all(io, crate::mysql::ERRORS, async |io, missing, _, found| {
+            insert_all_or_none(io, missing, true, found).await
+        })
+        .await
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl<E: BatchIo> BatchAlgorithms<E> for diesel::sqlite::Sqlite {
+    async fn get_or_create_all(io: &mut E) -> QueryResult<Found<E::Row>> {
+        get_or_create_all(io, crate::sqlite::ERRORS, async |io, missing, _, found| {
+            insert_all_or_none(io, missing, false, found).await
+        })
+        .await
+    }
+}
+
+pub(crate) mod sync {
+    //! The batch statements on any `diesel::Connection`.
+
+    use core::time::Duration;
+
+    use diesel::backend::Backend;
+    use diesel::connection::{LoadConnection, TransactionManager};
+    use diesel::deserialize::FromSqlRow;
+    use diesel::expression::{QueryMetadata, Selectable};
+    use diesel::query_builder::{QueryFragment, QueryId};
+    use diesel::query_dsl::methods::ExecuteDsl;
+    use diesel::query_source::QuerySource;
+    use diesel::sql_types::Integer;
+    use diesel::{Connection, Insertable, QueryResult, RunQueryDsl, SelectableHelper};
+
+    use super::{
+        insert_rows, positions, Batch, BatchAlgorithms, BatchIo, BatchLock, InsertRows, SelectKeys,
+    };
+    use crate::call::SelectionOf;
+    use crate::defaults::InsertRow;
+    use crate::driver::sync::block_on;
+    use crate::key::{Lookup, LookupFilter};
+    use crate::model::Model;
+    use crate::query::From;
+
+    /// A connection and one batch: what the batch algorithm's steps run on.
+    pub struct SyncBatchIo<'c, C, M, K, D, Mk>
+    where
+        M: Model,
+        D: InsertRow<M::Table, K, Mk>,
+    {
+        pub(crate) conn: &'c mut C,
+        pub(crate) batch: Batch<M, K, D, Mk>,
+    }
+
+    /// The batch statements of `Self` on connection `C`, synchronously:
+    /// Diesel's loading bounds, stated once.
+    pub trait SyncBatchStatements<C: Connection> {
+        /// The row: the model.
+        type Row;
+        /// See [`BatchIo::read`].
+        fn read(
+            &self,
+            conn: &mut C,
+            which: &[usize],
+            lock: bool,
+        ) -> QueryResult<Vec<(usize, Self::Row)>>;
+        /// See [`BatchIo::insert`].
+        fn insert(&mut self, conn: &mut C, which: &[usize]) -> QueryResult<usize>;
+    }
+
+    impl<C, DB, M, K, D, Mk> SyncBatchStatements<C> for Batch<M, K, D, Mk>
+    where
+        C: Connection<Backend = DB> + LoadConnection,
+        DB: Backend + BatchLock + QueryMetadata<(Integer, SelectionOf<M, DB>)> + 'static,
+        M: Model + Selectable<DB> + 'static,
+        M::SelectExpression: QueryId,
+        (i32, M): FromSqlRow<(Integer, SelectionOf<M, DB>), DB>,
+        <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+        SelectionOf<M, DB>: QueryFragment<DB>,
+        K: Lookup + LookupFilter<DB> + Ord + Clone,
+        D: InsertRow<M::Table, K, Mk>,
+        D::Row: Clone,
+        Vec<D::Row>: Insertable<M::Table>,
+        InsertRows<M, D::Row>: ExecuteDsl<C>,
+    {
+        type Row = M;
+
+        fn read(&self, conn: &mut C, which: &[usize], lock: bool) -> QueryResult<Vec<(usize, M)>> {
+            let rows = SelectKeys {
+                from: From::of(M::table()),
+                keys: self.keys(which),
+                select: M::as_select(),
+                lock: lock.then(DB::Lock::default),
+            }
+            .load::<(i32, M)>(conn)?;
+            positions(which, rows)
+        }
+
+        fn insert(&mut self, conn: &mut C, which: &[usize]) -> QueryResult<usize> {
+            insert_rows::<M, D::Row>(self.rows(which)).execute(conn)
+        }
+    }
+
+    impl<C, M, K, D, Mk> BatchIo for SyncBatchIo<'_, C, M, K, D, Mk>
+    where
+        C: Connection + Send,
+        M: Model + Send,
+        K: Send,
+        D: InsertRow<M::Table, K, Mk> + Send,
+        D::Row: Send,
+        Mk: Send,
+        Batch<M, K, D, Mk>: SyncBatchStatements<C, Row = M>,
+    {
+        type Row = M;
+
+        fn in_transaction(&mut self) -> QueryResult<bool> {
+            let status =
+                <C::TransactionManager as TransactionManager<C>>::transaction_manager_status_mut(
+                    self.conn,
+                );
+            Ok(status.transaction_depth()?.is_some())
+        }
+
+        fn len(&self) -> usize {
+            self.batch.keys.len()
+        }
+
+        async fn read(&mut self, which: &[usize], lock: bool) -> QueryResult<Vec<(usize, M)>> {
+            self.batch.read(self.conn, which, lock)
+        }
+
+        async fn insert(&mut self, which: &[usize]) -> QueryResult<usize> {
+            self.batch.insert(self.conn, which)
+        }
+
+        async fn begin(&mut self) -> QueryResult<()> {
+            C::TransactionManager::begin_transaction(self.conn)
+        }
+
+        async fn commit(&mut self) -> QueryResult<()> {
+            C::TransactionManager::commit_transaction(self.conn)
+        }
+
+        async fn rollback(&mut self) -> QueryResult<()> {
+            C::TransactionManager::rollback_transaction(self.conn)
+        }
+
+        async fn pause(&mut self, pause: Duration) {
+            std::thread::sleep(pause)
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    mod pg {
+        use diesel::connection::LoadConnection;
+        use diesel::deserialize::FromSqlRow;
+        use diesel::expression::{QueryMetadata, Selectable};
+        use diesel::pg::Pg;
+        use diesel::query_builder::QueryFragment;
+        use diesel::sql_types::Integer;
+        use diesel::{Connection, Insertable, QueryResult, RunQueryDsl, SelectableHelper};
+
+        use super::super::{
+            insert_rows, positions, Batch, BatchIo, InsertReturningKeys, InsertRows,
+            ReturningBatchIo,
+        };
+        use super::{SyncBatchIo, SyncBatchStatements};
+        use crate::call::SelectionOf;
+        use crate::defaults::InsertRow;
+        use crate::key::{Lookup, LookupFilter};
+        use crate::model::Model;
+        use crate::query::OnConflictDoNothing;
+
+        impl<C, M, K, D, Mk> ReturningBatchIo for SyncBatchIo<'_, C, M, K, D, Mk>
+        where
+            C: Connection<Backend = Pg> + LoadConnection + Send,
+            Self: BatchIo<Row = M>,
+            Batch<M, K, D, Mk>: SyncBatchStatements<C, Row = M>,
+            M: Model + Selectable<Pg> + 'static,
+            M::SelectExpression: diesel::query_builder::QueryId,
+            Pg: QueryMetadata<(Integer, SelectionOf<M, Pg>)>,
+            (i32, M): FromSqlRow<(Integer, SelectionOf<M, Pg>), Pg>,
+            SelectionOf<M, Pg>: QueryFragment<Pg>,
+            K: Lookup + LookupFilter<Pg> + Ord + Clone,
+            D: InsertRow<M::Table, K, Mk>,
+            D::Row: Clone,
+            Vec<D::Row>: Insertable<M::Table>,
+            InsertRows<M, D::Row>: QueryFragment<Pg>,
+        {
+            async fn insert_returning(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
+                let rows = self.batch.rows(which);
+                let rows = InsertReturningKeys {
+                    insert: insert_rows::<M, D::Row>(rows),
+                    conflict: OnConflictDoNothing::<K::Columns>::new(),
+                    keys: self.batch.keys(which),
+                    select: M::as_select(),
+                }
+                .load::<(i32, M)>(self.conn)?;
+                positions(which, rows)
+            }
+        }
+    }
+
+    /// Whether backend `Self` can run `get_or_create_all` for model `M` with
+    /// lookups `K` and defaults `D` over connection `C`; see
+    /// [`GetOrCreate::get_or_create_all`](crate::GetOrCreate::get_or_create_all).
+    /// It only appears in bounds: never implement it.
+    #[diagnostic::on_unimplemented(
+        message = "`get_or_create_all` cannot run for `{M}` on backend `{Self}` with these arguments",
+        label = "a requirement below is not met",
+        note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
+                that the keys and the defaults use columns of the model's table, that the model is `Clone` \
+                and derives `Queryable` and `Selectable`, and that the key values are `Ord` and the defaults `Clone`"
+    )]
+    pub trait GetOrCreateAllBackend<C, M, K, D, Mk>:
+        Backend + crate::query::sealed::Sealed
+    {
+        /// Run `get_or_create_all` on `conn`.
+        #[doc(hidden)]
+        fn get_or_create_all(
+            conn: &mut C,
+            items: impl IntoIterator<Item = (K, D)>,
+        ) -> QueryResult<Vec<(M, bool)>>;
+    }
+
+    impl<DB, C, M, K, D, Mk> GetOrCreateAllBackend<C, M, K, D, Mk> for DB
+    where
+        DB: Backend + crate::query::sealed::Sealed,
+        C: Connection<Backend = DB>,
+        M: Model + Clone,
+        K: Ord + Clone,
+        D: InsertRow<M::Table, K, Mk>,
+        D::Row: Clone,
+        for<'c> SyncBatchIo<'c, C, M, K, D, Mk>: BatchIo<Row = M>,
+        for<'c> DB: BatchAlgorithms<SyncBatchIo<'c, C, M, K, D, Mk>>,
+    {
+        fn get_or_create_all(
+            conn: &mut C,
+            items: impl IntoIterator<Item = (K, D)>,
+        ) -> QueryResult<Vec<(M, bool)>> {
+            let mut io = SyncBatchIo {
+                conn,
+                batch: Batch::new(items),
+            };
+            let found = block_on(DB::get_or_create_all(&mut io))?;
+            Ok(io.batch.finish(found))
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Races of `get_or_create_all` (written by a helper).
