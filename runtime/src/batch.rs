@@ -201,9 +201,7 @@ type Found<R> = Vec<Option<(R, bool)>>;
 pub trait BatchAlgorithms<E: BatchIo> {
     /// A row for every distinct key, and whether this call created it.
     #[doc(hidden)]
-    fn get_or_create_all(
-        io: &mut E,
-    ) -> impl Future<Output = QueryResult<Vec<Option<(E::Row, bool)>>>> + Send;
+    fn get_or_create_all(io: &mut E) -> impl Future<Output = QueryResult<Found<E::Row>>> + Send;
 }
 
 /// `get_or_create_all` on every backend: a row for every distinct key, and

@@ -118,18 +118,17 @@ where
 pub trait KeyPart {
     /// The column this part compares.
     type Column: Column + 'static;
-    /// The value's SQL type: the column's, never nullable.
+    /// The SQL type the value is bound as: the column's, as Diesel's
+    /// `column.eq(value)` binds it.
     type SqlType: 'static;
 }
 
 impl<C, V> KeyPart for Key<C, V>
 where
     C: Column + 'static,
-    C::SqlType: IntoNotNullable,
-    <C::SqlType as IntoNotNullable>::NotNullable: 'static,
 {
     type Column = C;
-    type SqlType = <C::SqlType as IntoNotNullable>::NotNullable;
+    type SqlType = C::SqlType;
 }
 
 /// Renders one [`KeyPart`] for backend `DB`.
