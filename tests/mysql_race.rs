@@ -12,3 +12,14 @@ diesel_get_or_create_tests::race_tests! {
     read_committed_standalone: ReadCommitted, Standalone;
     read_committed_in_transaction: ReadCommitted, InTransaction;
 }
+
+// The same races of `get_or_create_all` (8 callers, the same 100 keys in
+// orders of their own), and the naive batch that must fail them
+// (`suite::batch_races`): tests `batch_races::*`.
+diesel_get_or_create_tests::batch_race_tests! {
+    Mysql;
+    repeatable_read_standalone: RepeatableRead, Standalone;
+    repeatable_read_in_transaction: RepeatableRead, InTransaction;
+    read_committed_standalone: ReadCommitted, Standalone;
+    read_committed_in_transaction: ReadCommitted, InTransaction;
+}

@@ -14,3 +14,12 @@ diesel_get_or_create_tests::race_tests! {
     standalone: Serializable, Standalone;
     in_transaction: Serializable, InTransaction;
 }
+
+// The same races of `get_or_create_all` (8 callers, the same 100 keys in
+// orders of their own), and the naive batch that must fail them
+// (`suite::batch_races`): tests `batch_races::*`.
+diesel_get_or_create_tests::batch_race_tests! {
+    Sqlite;
+    standalone: Serializable, Standalone;
+    in_transaction: Serializable, InTransaction;
+}

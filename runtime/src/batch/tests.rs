@@ -1,0 +1,531 @@
+//! Every branch of the batch algorithm, without a server: a scripted driver
+//! answers each statement, and the statements run are asserted in order.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel::QueryResult;
+
+use super::{BatchAlgorithms, BatchIo, Found};
+use crate::algorithm::{backoff_cap_us, StaticInfo, MAX_ATTEMPTS};
+
+/// A statement the batch algorithm asks for, with its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// `SELECT .. UNION ALL ..` of these keys (plain)
+    Read(Vec<usize>),
+    /// The same with `LOCK IN SHARE MODE` (MySQL)
+    ReadShared(Vec<usize>),
+    /// Plain multi-row `INSERT` (MySQL, SQLite)
+    Insert(Vec<usize>),
+    /// `INSERT .. ON CONFLICT DO NOTHING RETURNING` (PostgreSQL)
+    InsertReturning(Vec<usize>),
+    Begin,
+    Commit,
+    Rollback,
+    Pause,
+}
+use Step::*;
+
+/// What a scripted statement returns.
+#[derive(Debug)]
+enum Reply {
+    Rows(Vec<(usize, &'static str)>),
+    Count(usize),
+    Done,
+    Fail(Error),
+}
+use Reply::*;
+
+struct Script {
+    keys: usize,
+    in_transaction: bool,
+    script: VecDeque<(Step, Reply)>,
+    log: Vec<Step>,
+    runs: u32,
+}
+
+impl Script {
+    fn new(keys: usize, in_transaction: bool, script: Vec<(Step, Reply)>) -> Self {
+        Script {
+            keys,
+            in_transaction,
+            script: script.into(),
+            log: Vec::new(),
+            runs: 1,
+        }
+    }
+
+    fn next(&mut self, step: Step) -> Reply {
+        self.log.push(step.clone());
+        match self.script.pop_front() {
+            Some((expected, reply)) if expected == step => reply,
+            other => panic!(
+                "step {step:?}, the script expects {other:?}; steps so far: {:?}",
+                self.log
+            ),
+        }
+    }
+
+    fn rows(&mut self, step: Step) -> QueryResult<Vec<(usize, &'static str)>> {
+        match self.next(step) {
+            Rows(rows) => Ok(rows),
+            Fail(error) => Err(error),
+            reply => panic!("a read cannot reply {reply:?}"),
+        }
+    }
+
+    fn done(&mut self, step: Step) -> QueryResult<()> {
+        match self.next(step) {
+            Done => Ok(()),
+            Fail(error) => Err(error),
+            reply => panic!("{reply:?}"),
+        }
+    }
+
+    /// Run backend `DB`'s algorithm to the script's end.
+    fn play<DB: BatchAlgorithms<Script>>(
+        mut self,
+    ) -> (QueryResult<Found<&'static str>>, Vec<Step>) {
+        let result = crate::driver::sync::block_on(DB::get_or_create_all(&mut self));
+        assert!(
+            self.script.is_empty(),
+            "stopped before the script's end; steps: {:?}, left: {:?}",
+            self.log,
+            self.script
+        );
+        (result, self.log)
+    }
+}
+
+impl BatchIo for Script {
+    type Row = &'static str;
+
+    fn in_transaction(&mut self) -> QueryResult<bool> {
+        Ok(self.in_transaction)
+    }
+
+    fn len(&self) -> usize {
+        self.keys
+    }
+
+    async fn read(
+        &mut self,
+        which: &[usize],
+        lock: bool,
+    ) -> QueryResult<Vec<(usize, &'static str)>> {
+        let step = if lock {
+            ReadShared(which.to_vec())
+        } else {
+            Read(which.to_vec())
+        };
+        self.rows(step)
+    }
+
+    async fn insert(&mut self, which: &[usize]) -> QueryResult<usize> {
+        match self.next(Insert(which.to_vec())) {
+            Count(n) => Ok(n),
+            Fail(error) => Err(error),
+            reply => panic!("{reply:?}"),
+        }
+    }
+
+    async fn begin(&mut self) -> QueryResult<()> {
+        self.done(Begin)
+    }
+
+    async fn commit(&mut self) -> QueryResult<()> {
+        self.done(Commit)
+    }
+
+    async fn rollback(&mut self) -> QueryResult<()> {
+        self.done(Rollback)
+    }
+
+    async fn pause(&mut self, pause: Duration) {
+        assert!(pause.as_micros() as u64 <= backoff_cap_us(self.runs));
+        self.runs += 1;
+        self.done(Pause).unwrap();
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl super::ReturningBatchIo for Script {
+    async fn insert_returning(
+        &mut self,
+        which: &[usize],
+    ) -> QueryResult<Vec<(usize, &'static str)>> {
+        self.rows(InsertReturning(which.to_vec()))
+    }
+}
+
+fn error(kind: DatabaseErrorKind, message: &'static str) -> Error {
+    Error::DatabaseError(
+        kind,
+        Box::new(StaticInfo {
+            message,
+            hint: None,
+        }),
+    )
+}
+
+fn duplicate() -> Error {
+    error(DatabaseErrorKind::UniqueViolation, "duplicate key")
+}
+
+fn serialization_failure() -> Error {
+    error(
+        DatabaseErrorKind::SerializationFailure,
+        "could not serialize access",
+    )
+}
+
+fn rows(rows: &[(usize, &'static str)]) -> Reply {
+    Rows(rows.to_vec())
+}
+
+fn ok(found: QueryResult<Found<&'static str>>) -> Vec<(&'static str, bool)> {
+    found
+        .unwrap()
+        .into_iter()
+        .map(|f| f.expect("every key has a row"))
+        .collect()
+}
+
+fn v(keys: &[usize]) -> Vec<usize> {
+    keys.to_vec()
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use diesel::pg::Pg;
+
+    use super::*;
+
+    #[test]
+    fn every_key_exists_one_read() {
+        let (found, steps) = Script::new(
+            2,
+            false,
+            vec![(Read(v(&[0, 1])), rows(&[(1, "b"), (0, "a")]))],
+        )
+        .play::<Pg>();
+        assert_eq!(ok(found), [("a", false), ("b", false)]);
+        assert_eq!(steps.len(), 1);
+    }
+
+    #[test]
+    fn missing_keys_one_insert_returning_the_created_rows() {
+        let (found, _) = Script::new(
+            3,
+            false,
+            vec![
+                (Read(v(&[0, 1, 2])), rows(&[(1, "b")])),
+                (InsertReturning(v(&[0, 2])), rows(&[(0, "a"), (2, "c")])),
+            ],
+        )
+        .play::<Pg>();
+        assert_eq!(ok(found), [("a", true), ("b", false), ("c", true)]);
+    }
+
+    #[test]
+    fn a_key_a_concurrent_caller_committed_is_read_not_created() {
+        let (found, _) = Script::new(
+            2,
+            false,
+            vec![
+                (Read(v(&[0, 1])), rows(&[])),
+                (InsertReturning(v(&[0, 1])), rows(&[(1, "b")])),
+                (Read(v(&[0])), rows(&[(0, "a")])),
+            ],
+        )
+        .play::<Pg>();
+        assert_eq!(ok(found), [("a", false), ("b", true)]);
+    }
+
+    #[test]
+    fn inside_a_transaction_the_insert_runs_in_a_savepoint() {
+        let (found, _) = Script::new(
+            1,
+            true,
+            vec![
+                (Read(v(&[0])), rows(&[])),
+                (Begin, Done),
+                (InsertReturning(v(&[0])), rows(&[(0, "a")])),
+                (Commit, Done),
+            ],
+        )
+        .play::<Pg>();
+        assert_eq!(ok(found), [("a", true)]);
+    }
+
+    #[test]
+    fn a_serialization_failure_runs_again_standalone_keeping_the_rows_found() {
+        let (found, _) = Script::new(
+            2,
+            false,
+            vec![
+                (Read(v(&[0, 1])), rows(&[(0, "a")])),
+                (InsertReturning(v(&[1])), Fail(serialization_failure())),
+                (Pause, Done),
+                // The second run reads only the keys still missing.
+                (Read(v(&[1])), rows(&[(1, "b")])),
+            ],
+        )
+        .play::<Pg>();
+        assert_eq!(ok(found), [("a", false), ("b", false)]);
+    }
+
+    #[test]
+    fn a_serialization_failure_in_a_transaction_is_returned_after_the_savepoint_rolls_back() {
+        let (found, _) = Script::new(
+            1,
+            true,
+            vec![
+                (Read(v(&[0])), rows(&[])),
+                (Begin, Done),
+                (InsertReturning(v(&[0])), Fail(serialization_failure())),
+                (Rollback, Done),
+            ],
+        )
+        .play::<Pg>();
+        assert!(matches!(
+            found,
+            Err(Error::DatabaseError(
+                DatabaseErrorKind::SerializationFailure,
+                _
+            ))
+        ));
+    }
+
+    #[test]
+    fn a_duplicate_on_another_index_is_returned_unless_a_read_explains_it() {
+        // Explained: a concurrent caller committed key 0 (with the same
+        // value of another unique column); the next attempt inserts key 1.
+        let (found, _) = Script::new(
+            2,
+            false,
+            vec![
+                (Read(v(&[0, 1])), rows(&[])),
+                (InsertReturning(v(&[0, 1])), Fail(duplicate())),
+                (Read(v(&[0, 1])), rows(&[(0, "a")])),
+                (InsertReturning(v(&[1])), rows(&[(1, "b")])),
+            ],
+        )
+        .play::<Pg>();
+        assert_eq!(ok(found), [("a", false), ("b", true)]);
+        // Not explained: the insert runs once more (at REPEATABLE READ it
+        // now fails with a serialization failure if a concurrent caller
+        // committed the key after the snapshot); a second one is returned.
+        let (found, _) = Script::new(
+            1,
+            false,
+            vec![
+                (Read(v(&[0])), rows(&[])),
+                (InsertReturning(v(&[0])), Fail(duplicate())),
+                (Read(v(&[0])), rows(&[])),
+                (InsertReturning(v(&[0])), Fail(duplicate())),
+                (Read(v(&[0])), rows(&[])),
+            ],
+        )
+        .play::<Pg>();
+        assert!(matches!(
+            found,
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+        ));
+    }
+
+    #[test]
+    fn an_unexplained_duplicate_then_a_serialization_failure_is_that_failure() {
+        let (found, _) = Script::new(
+            1,
+            true,
+            vec![
+                (Read(v(&[0])), rows(&[])),
+                (Begin, Done),
+                (InsertReturning(v(&[0])), Fail(duplicate())),
+                (Rollback, Done),
+                (Read(v(&[0])), rows(&[])),
+                (Begin, Done),
+                (InsertReturning(v(&[0])), Fail(serialization_failure())),
+                (Rollback, Done),
+            ],
+        )
+        .play::<Pg>();
+        assert!(matches!(
+            found,
+            Err(Error::DatabaseError(
+                DatabaseErrorKind::SerializationFailure,
+                _
+            ))
+        ));
+    }
+
+    #[test]
+    fn a_key_deleted_after_every_conflict_gives_up_after_the_attempts() {
+        let mut script = vec![(Read(v(&[0])), rows(&[]))];
+        for _ in 0..MAX_ATTEMPTS {
+            script.push((InsertReturning(v(&[0])), rows(&[])));
+            script.push((Read(v(&[0])), rows(&[])));
+        }
+        let (found, _) = Script::new(1, false, script).play::<Pg>();
+        let Err(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info)) = found else {
+            panic!("{found:?}")
+        };
+        assert!(info.message().contains("gave up"));
+    }
+}
+
+/// MySQL and SQLite share the plain-insert steps; MySQL's reads after a
+/// duplicate lock.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+macro_rules! plain_insert_tests {
+    ($module:ident, $db:ty, $after_duplicate:ident) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn missing_keys_one_insert_then_one_read() {
+                let (found, steps) = Script::new(
+                    3,
+                    false,
+                    vec![
+                        (Read(v(&[0, 1, 2])), rows(&[(1, "b")])),
+                        (Insert(v(&[0, 2])), Count(2)),
+                        (Read(v(&[0, 2])), rows(&[(2, "c"), (0, "a")])),
+                    ],
+                )
+                .play::<$db>();
+                assert_eq!(ok(found), [("a", true), ("b", false), ("c", true)]);
+                assert_eq!(steps.len(), 3);
+            }
+
+            #[test]
+            fn a_duplicate_reads_what_others_committed_and_inserts_the_rest() {
+                let (found, _) = Script::new(
+                    2,
+                    false,
+                    vec![
+                        (Read(v(&[0, 1])), rows(&[])),
+                        (Insert(v(&[0, 1])), Fail(duplicate())),
+                        ($after_duplicate(v(&[0, 1])), rows(&[(0, "a")])),
+                        (Insert(v(&[1])), Count(1)),
+                        (Read(v(&[1])), rows(&[(1, "b")])),
+                    ],
+                )
+                .play::<$db>();
+                assert_eq!(ok(found), [("a", false), ("b", true)]);
+            }
+
+            #[test]
+            fn an_unexplained_duplicate_goes_one_key_at_a_time() {
+                // Key 0 and key 1 are equal for the column's collation: the
+                // first is created, the second finds it. Key 2 collides on
+                // another unique column: its error is returned.
+                let (found, _) = Script::new(
+                    3,
+                    false,
+                    vec![
+                        (Read(v(&[0, 1, 2])), rows(&[])),
+                        (Insert(v(&[0, 1, 2])), Fail(duplicate())),
+                        ($after_duplicate(v(&[0, 1, 2])), rows(&[])),
+                        (Insert(v(&[0])), Count(1)),
+                        (Read(v(&[0])), rows(&[(0, "a")])),
+                        (Insert(v(&[1])), Fail(duplicate())),
+                        ($after_duplicate(v(&[1])), rows(&[(1, "a")])),
+                        (Insert(v(&[2])), Fail(duplicate())),
+                        ($after_duplicate(v(&[2])), rows(&[])),
+                    ],
+                )
+                .play::<$db>();
+                assert!(matches!(
+                    found,
+                    Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+                ));
+            }
+
+            #[test]
+            fn a_row_deleted_after_the_insert_is_inserted_again() {
+                let (found, _) = Script::new(
+                    1,
+                    false,
+                    vec![
+                        (Read(v(&[0])), rows(&[])),
+                        (Insert(v(&[0])), Count(1)),
+                        (Read(v(&[0])), rows(&[])),
+                        (Insert(v(&[0])), Count(1)),
+                        (Read(v(&[0])), rows(&[(0, "a2")])),
+                    ],
+                )
+                .play::<$db>();
+                assert_eq!(ok(found), [("a2", true)]);
+            }
+
+            #[test]
+            fn other_errors_are_returned() {
+                let (found, _) = Script::new(
+                    1,
+                    true,
+                    vec![
+                        (Read(v(&[0])), rows(&[])),
+                        (
+                            Insert(v(&[0])),
+                            Fail(error(DatabaseErrorKind::NotNullViolation, "null")),
+                        ),
+                    ],
+                )
+                .play::<$db>();
+                assert!(matches!(
+                    found,
+                    Err(Error::DatabaseError(DatabaseErrorKind::NotNullViolation, _))
+                ));
+            }
+        }
+    };
+}
+
+#[cfg(feature = "mysql")]
+plain_insert_tests!(mysql, diesel::mysql::Mysql, ReadShared);
+#[cfg(feature = "sqlite")]
+plain_insert_tests!(sqlite, diesel::sqlite::Sqlite, Read);
+
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_a_deadlock_runs_again_standalone_and_is_returned_in_a_transaction() {
+    use diesel::mysql::Mysql;
+    let deadlock = || {
+        error(
+            DatabaseErrorKind::Unknown,
+            "Deadlock found when trying to get lock; try restarting transaction",
+        )
+    };
+    let (found, _) = Script::new(
+        1,
+        false,
+        vec![
+            (Read(v(&[0])), rows(&[])),
+            (Insert(v(&[0])), Fail(deadlock())),
+            (Pause, Done),
+            (Read(v(&[0])), rows(&[(0, "a")])),
+        ],
+    )
+    .play::<Mysql>();
+    assert_eq!(ok(found), [("a", false)]);
+    let (found, _) = Script::new(
+        1,
+        true,
+        vec![
+            (Read(v(&[0])), rows(&[])),
+            (Insert(v(&[0])), Fail(deadlock())),
+        ],
+    )
+    .play::<Mysql>();
+    assert!(matches!(
+        found,
+        Err(Error::DatabaseError(
+            DatabaseErrorKind::SerializationFailure,
+            _
+        ))
+    ));
+}
