@@ -14,8 +14,13 @@ diesel_get_or_create_tests::race_tests! {
 }
 
 // The same races of `get_or_create_all` (8 callers, the same 100 keys in
-// orders of their own), and the naive batch that must fail them
-// (`suite::batch_races`): tests `batch_races::*`.
+// orders of their own: `batch_races::*`), and the naive batch that must fail
+// them; and races of overlapping batches (each caller about 50 of 100 keys,
+// 5 of them twice: `batch_races::overlapping::*`) (`suite::batch_races`).
+// MariaDB/MySQL deadlocks in the overlapping races (a multi-row INSERT that
+// fails on a later key rolls back its earlier rows, and the callers waiting
+// on them then deadlock): a known limitation, printed but not asserted; the
+// crate runs a standalone call again, and a caller's transaction retries.
 diesel_get_or_create_tests::batch_race_tests! {
     Mysql;
     repeatable_read_standalone: RepeatableRead, Standalone;

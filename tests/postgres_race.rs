@@ -16,8 +16,10 @@ diesel_get_or_create_tests::race_tests! {
 }
 
 // The same races of `get_or_create_all` (8 callers, the same 100 keys in
-// orders of their own), and the naive batch that must fail them
-// (`suite::batch_races`): tests `batch_races::*`.
+// orders of their own: `batch_races::*`), and the naive batch that must fail
+// them; and races of overlapping batches (each caller about 50 of 100 keys,
+// 5 of them twice: `batch_races::overlapping::*`) (`suite::batch_races`).
+// No deadlock, in either race, at any level.
 diesel_get_or_create_tests::batch_race_tests! {
     Postgres;
     read_committed_standalone: ReadCommitted, Standalone;

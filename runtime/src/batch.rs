@@ -411,6 +411,14 @@ where
     L: LockClause<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if self.lock.is_some() {
+            // A prepared locking read that fails with a deadlock after
+            // sending some of its rows is left waiting for rows by
+            // libmariadb, and its next run on the connection never returns
+            // (seen in the overlapping batch race; reproduced with plain
+            // Diesel): prepare it afresh each time.
+            out.unsafe_to_cache_prepared();
+        }
         if !DB::UNION {
             out.push_sql("SELECT ");
             push_positions(&self.keys, &mut out)?;
