@@ -25,7 +25,7 @@ use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
 mod server;
 use diesel::QueryResult;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) use server::{begin_if, end_if, is_duplicate, Duplicates};
+pub(crate) use server::{begin_if, end_if, Duplicates};
 /// SQLite's statements absorb every conflict on the key: no budget of
 /// duplicates on other indexes to keep.
 #[cfg(not(any(feature = "postgres", feature = "mysql")))]
@@ -108,6 +108,14 @@ pub(crate) async fn update_or_create<DB: Algorithms<E>, E: Io>(
     } else {
         DB::update_or_create(io).await
     }
+}
+
+/// A unique violation, on any index.
+pub(crate) fn is_duplicate(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
 }
 
 /// How many times an operation re-runs its statements when a concurrent

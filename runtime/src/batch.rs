@@ -38,10 +38,10 @@ use diesel::backend::Backend;
 use diesel::expression::Expression;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
-use diesel::result::{DatabaseErrorKind, Error};
+use diesel::result::Error;
 use diesel::{Insertable, QueryResult, RunQueryDsl};
 
-use crate::algorithm::{vanished, Errors, Runs, MAX_ATTEMPTS};
+use crate::algorithm::{is_duplicate, vanished, Errors, Runs, MAX_ATTEMPTS};
 use crate::defaults::InsertRow;
 use crate::key::LookupFilter;
 use crate::model::Model;
@@ -261,14 +261,6 @@ fn record<R>(found: &mut Found<R>, rows: Vec<(usize, R)>, created: bool) {
     for (i, row) in rows {
         found[i] = Some((row, created));
     }
-}
-
-/// Whether `error` is a unique violation.
-fn is_duplicate(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-    )
 }
 
 /// MySQL and SQLite: one plain multi-row insert of the chunk; on a

@@ -2,7 +2,7 @@
 //! transaction or savepoint around a step, and the budget of unique
 //! violations on other indexes.
 
-use diesel::result::{DatabaseErrorKind, Error};
+use diesel::result::Error;
 use diesel::QueryResult;
 
 use super::Io;
@@ -35,14 +35,6 @@ pub(crate) async fn end_if<E: Io, R>(
             Err(rollback_error) => Err(rollback_error),
         },
     }
-}
-
-/// A unique violation, on any index.
-pub(crate) fn is_duplicate(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-    )
 }
 
 /// Unique violations that a call could not attribute to a concurrent insert

@@ -34,6 +34,7 @@ use crate::counter::StatementCounter;
 use crate::models::*;
 use crate::race::{aborts, report, Caller};
 use crate::schema::*;
+use crate::suite::races::callers;
 use crate::{call_all, query};
 
 /// Callers of each race, each on its own connection.
@@ -142,12 +143,6 @@ fn naive_get_all<C: AsConnRef>(conn: &mut C, keys: &[String]) -> QueryResult<Vec
             let user = all.remove(k).ok_or(Error::NotFound)?;
             Ok((user, !existed.contains(k.as_str())))
         })
-        .collect()
-}
-
-fn callers<B: TestBackend>(db: &B::Db, isolation: Isolation, n: usize) -> Vec<Caller<B::Conn>> {
-    (0..n)
-        .map(|_| Caller::new(db.connect_at(isolation)))
         .collect()
 }
 

@@ -128,7 +128,7 @@ fn rows_and_visits<C: AsConnRef>(conn: &mut C, key: &str) -> (i64, i64) {
     )
 }
 
-fn callers<B: TestBackend>(db: &B::Db, isolation: Isolation, n: usize) -> Vec<Caller<B::Conn>> {
+pub fn callers<B: TestBackend>(db: &B::Db, isolation: Isolation, n: usize) -> Vec<Caller<B::Conn>> {
     (0..n)
         .map(|_| Caller::new(db.connect_at(isolation)))
         .collect()
