@@ -1,7 +1,8 @@
 //! The async API (feature `async`) on diesel-async connections of every
 //! backend: statements per call (the sync API's table, asserted), races of
 //! tasks on one missing key and on one counter at every isolation level,
-//! standalone and inside the callers' transactions, pooled connections in
+//! standalone and inside the callers' transactions, races of tasks'
+//! `get_or_create_all` on the same keys, pooled connections in
 //! `tokio::spawn` (the futures are `Send`), a call cancelled between two
 //! statements, and the constraint check.
 
@@ -339,6 +340,143 @@ macro_rules! async_suite {
                 );
                 assert_eq!(errors, 0);
                 assert_eq!(visits as usize, callers * calls, "no increment lost");
+            }
+
+            /// `get_or_create_all` of `keys`, as `call` runs one key: the
+            /// result and the retries.
+            async fn call_all(
+                conn: &mut Conn,
+                in_transaction: bool,
+                keys: &[String],
+            ) -> (QueryResult<Vec<(User, bool)>>, usize) {
+                let items = || {
+                    keys.iter()
+                        .map(|e| (users::email.key(e.as_str()), names(e, e, "R")))
+                };
+                let mut retries = 0;
+                loop {
+                    let result = if in_transaction {
+                        conn.transaction(async |c| User::get_or_create_all(c, items()).await)
+                            .await
+                    } else {
+                        User::get_or_create_all(conn, items()).await
+                    };
+                    match result {
+                        Err(e) if in_transaction && B::must_retry_transaction(&e) => retries += 1,
+                        result => return (result, retries),
+                    }
+                }
+            }
+
+            /// `batch_races::CALLERS` tasks, each with its own connection,
+            /// released together on the same `batch_races::KEYS` missing
+            /// keys, each in an order of its own, for `batch_races::ROUNDS`
+            /// rounds of fresh keys: one row per key, created by exactly one
+            /// caller, every caller gets every key's row in its order, and no
+            /// caller sees an error.
+            async fn batch_race(isolation: &str, in_transaction: bool) {
+                use diesel_get_or_create_tests::suite::batch_races::{
+                    shuffled, CALLERS, KEYS, ROUNDS,
+                };
+                use std::collections::{BTreeMap, BTreeSet};
+
+                let db = Db::new(&format!(
+                    "async_batch_race_{}_{}_{}",
+                    stringify!($module),
+                    isolation.replace(' ', "_"),
+                    in_transaction
+                ));
+                let mut conns = Vec::new();
+                for _ in 0..CALLERS {
+                    conns.push(connect(&db, Some(isolation)).await);
+                }
+                for round in 0..ROUNDS {
+                    let mut retries = 0;
+                    let keys: Vec<String> = (0..KEYS)
+                        .map(|i| format!("batch-{round}-{i}@x.io"))
+                        .collect();
+                    let barrier = Arc::new(Barrier::new(CALLERS));
+                    let tasks: Vec<_> = conns
+                        .drain(..)
+                        .enumerate()
+                        .map(|(caller, mut conn)| {
+                            let (barrier, order) =
+                                (barrier.clone(), shuffled(&keys, caller, round));
+                            tokio::spawn(async move {
+                                barrier.wait().await;
+                                let outcome = call_all(&mut conn, in_transaction, &order).await;
+                                (conn, order, outcome)
+                            })
+                        })
+                        .collect();
+                    let mut errors = Vec::new();
+                    let mut creators: BTreeMap<String, usize> = BTreeMap::new();
+                    let mut ids: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+                    for task in tasks {
+                        let (conn, order, (result, r)) = task.await.unwrap();
+                        conns.push(conn);
+                        retries += r;
+                        match result {
+                            Ok(rows) => {
+                                assert_eq!(rows.len(), KEYS, "round {round}: a row per key");
+                                for ((user, created), key) in rows.into_iter().zip(order) {
+                                    assert_eq!(user.email, key, "round {round}: input order");
+                                    *creators.entry(key.clone()).or_default() +=
+                                        usize::from(created);
+                                    ids.entry(key).or_default().insert(user.id);
+                                }
+                            }
+                            Err(e) => errors.push(e.to_string()),
+                        }
+                    }
+                    let rows: i64 = users::table
+                        .filter(users::email.eq_any(&keys))
+                        .count()
+                        .get_result(&mut db.connect())
+                        .unwrap();
+                    let mode = if in_transaction {
+                        "in txn"
+                    } else {
+                        "standalone"
+                    };
+                    report(
+                        NAME,
+                        isolation,
+                        mode,
+                        "get_or_create_all, same keys",
+                        CALLERS,
+                        CALLERS,
+                        rows,
+                        errors.len(),
+                        retries,
+                        0,
+                        0,
+                        0,
+                    );
+                    assert_eq!(
+                        errors,
+                        Vec::<String>::new(),
+                        "round {round}: no caller sees an error"
+                    );
+                    assert_eq!(rows, KEYS as i64, "round {round}: one row per key");
+                    assert!(
+                        creators.values().all(|&n| n == 1) && creators.len() == KEYS,
+                        "round {round}: each key created exactly once: {creators:?}"
+                    );
+                    assert!(
+                        ids.values().all(|ids| ids.len() == 1),
+                        "round {round}: every caller got the same row for a key"
+                    );
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn batch_races_at_every_isolation_level() {
+                for isolation in $isolations {
+                    for in_transaction in [false, true] {
+                        batch_race(isolation, in_transaction).await;
+                    }
+                }
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

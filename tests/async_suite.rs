@@ -5,7 +5,13 @@
 //! `diesel_get_or_create_tests::asyncs`. Each call sends exactly the
 //! statements the sync API sends (asserted, text included).
 
+use diesel_get_or_create::KeyExpressionMethods;
+use diesel_get_or_create_tests::backend::{TestBackend, TestDatabase};
+use diesel_get_or_create_tests::counter::StatementCounter;
+use diesel_get_or_create_tests::models::{names, User, UserDefaults};
+use diesel_get_or_create_tests::schema::users;
 use diesel_get_or_create_tests::suite::behaviour::{statements_per_call, StatementLogs};
+use diesel_get_or_create_tests::{assert_unique_violation, call_all, txn};
 
 /// The async API sends the statements of the sync API, in the same words.
 /// (Compared without their binds: SQLite's wrapper prints its own copies of
@@ -22,12 +28,89 @@ fn assert_same_statements(sync: StatementLogs, asynchronous: StatementLogs) {
     assert_eq!(sql(asynchronous.create), sql(sync.create), "create");
 }
 
+/// The statements of `get_or_create_all` on backend `B`, per case, as sent:
+/// missing keys (one multi-row `INSERT`), the same keys found, missing keys
+/// whose defaults have an `Option` field (SQLite: one `INSERT` per row, in a
+/// transaction), a conflict on another unique column in each of those two
+/// forms, and missing keys inside the caller's transaction.
+fn batch_statements<B: TestBackend>() -> Vec<(&'static str, Vec<String>)> {
+    let db = B::Db::new("batch_statement_text");
+    let mut conn = db.connect();
+    let counter = StatementCounter::install(&mut conn);
+    let tuples = |keys: &[&'static str], taken: &'static str| {
+        keys.iter()
+            .map(move |&e| {
+                let username = if e.starts_with('x') { taken } else { e };
+                (users::email.key(e), names(username, e, "B"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let structs = |keys: &[&'static str], taken: &'static str| {
+        keys.iter()
+            .map(move |&e| {
+                let username = if e.starts_with('x') { taken } else { e };
+                let defaults = UserDefaults {
+                    username,
+                    first_name: e,
+                    last_name: "B",
+                    visits: None,
+                };
+                (users::email.key(e), defaults)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut logs = Vec::new();
+    let mut log = |case: &'static str| {
+        logs.push((case, counter.statements()));
+        counter.take();
+    };
+    counter.take();
+    let rows = call_all!(&mut conn, User, tuples(&["a1", "a2", "a3"], "")).unwrap();
+    assert!(rows.iter().all(|(_, created)| *created));
+    log("miss");
+    let rows = call_all!(&mut conn, User, tuples(&["a3", "a1"], "")).unwrap();
+    assert!(rows.iter().all(|(_, created)| !*created));
+    log("hit");
+    let rows = call_all!(&mut conn, User, structs(&["b1", "b2"], "")).unwrap();
+    assert!(rows.iter().all(|(_, created)| *created));
+    log("miss, defaults with an Option field");
+    let err = call_all!(&mut conn, User, tuples(&["c1", "x1"], "a1")).unwrap_err();
+    assert_unique_violation(&err);
+    log("conflict on another unique column");
+    let err = call_all!(&mut conn, User, structs(&["d1", "x2"], "a2")).unwrap_err();
+    assert_unique_violation(&err);
+    log("conflict on another unique column, defaults with an Option field");
+    txn::begin(&mut conn);
+    counter.take();
+    let rows = call_all!(&mut conn, User, tuples(&["e1", "e2"], "")).unwrap();
+    assert!(rows.iter().all(|(_, created)| *created));
+    log("miss in a transaction");
+    txn::rollback(&mut conn);
+    logs
+}
+
+/// The async `get_or_create_all` sends the statements of the sync one, in
+/// the same words (compared without their binds, as above).
+fn assert_same_batch_statements<S: TestBackend, A: TestBackend>() {
+    let sql = |log: &[String]| -> Vec<String> {
+        log.iter()
+            .map(|s| s.split(" -- binds:").next().unwrap().to_owned())
+            .collect()
+    };
+    let (sync, asynchronous) = (batch_statements::<S>(), batch_statements::<A>());
+    for ((case, sync), (_, asynchronous)) in sync.iter().zip(&asynchronous) {
+        assert!(!sync.is_empty(), "{case}");
+        assert_eq!(sql(asynchronous), sql(sync), "{case}");
+    }
+}
+
 mod sqlite {
     use super::*;
     use diesel_get_or_create_tests::asyncs::AsyncSqlite;
     use diesel_get_or_create_tests::sqlite::Sqlite;
 
     diesel_get_or_create_tests::suite_tests!(AsyncSqlite, behaviour);
+    diesel_get_or_create_tests::suite_tests!(AsyncSqlite, batch);
     diesel_get_or_create_tests::suite_tests!(AsyncSqlite, constraints);
     diesel_get_or_create_tests::suite_tests!(AsyncSqlite, constraints: [drift_an_expression_index_does_not_count]);
     diesel_get_or_create_tests::race_tests! {
@@ -43,6 +126,11 @@ mod sqlite {
             statements_per_call::<AsyncSqlite>(),
         );
     }
+
+    #[test]
+    fn batch_statements_are_the_sync_apis() {
+        assert_same_batch_statements::<Sqlite, AsyncSqlite>();
+    }
 }
 
 mod postgres {
@@ -51,6 +139,7 @@ mod postgres {
     use diesel_get_or_create_tests::pg::Postgres;
 
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, behaviour);
+    diesel_get_or_create_tests::suite_tests!(AsyncPostgres, batch);
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, constraints);
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, constraints: [drift_an_expression_index_does_not_count]);
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, interleavings);
@@ -71,6 +160,11 @@ mod postgres {
             statements_per_call::<AsyncPostgres>(),
         );
     }
+
+    #[test]
+    fn batch_statements_are_the_sync_apis() {
+        assert_same_batch_statements::<Postgres, AsyncPostgres>();
+    }
 }
 
 mod mysql {
@@ -79,6 +173,7 @@ mod mysql {
     use diesel_get_or_create_tests::my::Mysql;
 
     diesel_get_or_create_tests::suite_tests!(AsyncMysql, behaviour);
+    diesel_get_or_create_tests::suite_tests!(AsyncMysql, batch);
     diesel_get_or_create_tests::suite_tests!(AsyncMysql, constraints);
     diesel_get_or_create_tests::suite_tests!(AsyncMysql, interleavings);
     diesel_get_or_create_tests::race_tests! {
@@ -95,5 +190,10 @@ mod mysql {
             statements_per_call::<Mysql>(),
             statements_per_call::<AsyncMysql>(),
         );
+    }
+
+    #[test]
+    fn batch_statements_are_the_sync_apis() {
+        assert_same_batch_statements::<Mysql, AsyncMysql>();
     }
 }

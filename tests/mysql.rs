@@ -14,6 +14,7 @@ use diesel_get_or_create_tests::suite;
 
 diesel_get_or_create_tests::suite_tests!(Mysql, behaviour);
 diesel_get_or_create_tests::suite_tests!(Mysql, batch);
+diesel_get_or_create_tests::suite_tests!(Mysql, batch_update);
 diesel_get_or_create_tests::suite_tests!(Mysql, constraints);
 diesel_get_or_create_tests::suite_tests!(Mysql, interleavings);
 

@@ -14,6 +14,7 @@ use diesel_get_or_create_tests::suite::{self, bump};
 
 diesel_get_or_create_tests::suite_tests!(Postgres, behaviour);
 diesel_get_or_create_tests::suite_tests!(Postgres, batch);
+diesel_get_or_create_tests::suite_tests!(Postgres, batch_update);
 diesel_get_or_create_tests::suite_tests!(Postgres, constraints);
 diesel_get_or_create_tests::suite_tests!(Postgres, constraints: [drift_an_expression_index_does_not_count]);
 diesel_get_or_create_tests::suite_tests!(Postgres, interleavings);

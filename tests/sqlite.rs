@@ -11,6 +11,7 @@ use diesel_get_or_create_tests::suite::{self, count_users};
 
 diesel_get_or_create_tests::suite_tests!(Sqlite, behaviour);
 diesel_get_or_create_tests::suite_tests!(Sqlite, batch);
+diesel_get_or_create_tests::suite_tests!(Sqlite, batch_update);
 diesel_get_or_create_tests::suite_tests!(Sqlite, constraints);
 diesel_get_or_create_tests::suite_tests!(Sqlite, constraints: [drift_an_expression_index_does_not_count]);
 

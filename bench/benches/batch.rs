@@ -1,5 +1,11 @@
 //! A batch of 100 keys, per backend: `get_or_create_all` against 100 single
-//! `get_or_create` calls and against the hand-written Diesel batch idiom.
+//! `get_or_create` calls and against the hand-written Diesel batch idiom; and
+//! `update_or_create_all_with` (`visits + 1`, or created with 1) against 100
+//! single `update_or_create_with` calls and the hand-written multi-row upsert
+//! (`insert_into(users).values(rows).on_conflict(email).do_update()`, setting
+//! `visits` to `visits + 1`; MariaDB `on_conflict(DuplicatedKeys)`, `ON
+//! DUPLICATE KEY UPDATE`) followed by the rows' `SELECT`, which cannot tell
+//! which rows it created nor return exactly the rows it wrote.
 //!
 //! Three forms, each returning the 100 keys' rows in input order:
 //!
@@ -18,8 +24,9 @@
 //!   and `INSERT IGNORE` also skip a row that conflicts on another unique index (and
 //!   `INSERT IGNORE` turns other errors into warnings).
 //!
-//! Two situations: `miss` (100 new keys at every batch, each form its own) and `hit`
-//! (100 existing keys, a window of the seeded rows moving at every batch). The table is
+//! Four situations: `miss` (100 new keys at every batch, each form its own) and `hit`
+//! (100 existing keys, a window of the seeded rows moving at every batch), and the same
+//! for the update (`update-miss`, `update-hit`). The table is
 //! the test suite's `users`, seeded with [`SEEDED`] rows and analyzed (in test mode
 //! [`SEEDED_TEST`]); each group runs on new connections.
 //!
@@ -110,6 +117,10 @@ enum Situation {
     Miss,
     /// 100 seeded keys.
     Hit,
+    /// `update_or_create_all_with` (`visits + 1`) of 100 new keys.
+    UpdateMiss,
+    /// `update_or_create_all_with` of 100 seeded keys.
+    UpdateHit,
 }
 
 impl Situation {
@@ -117,7 +128,18 @@ impl Situation {
         match self {
             Situation::Miss => "miss",
             Situation::Hit => "hit",
+            Situation::UpdateMiss => "update-miss",
+            Situation::UpdateHit => "update-hit",
         }
+    }
+
+    /// Whether the keys are new: every key created.
+    fn creates(self) -> bool {
+        matches!(self, Situation::Miss | Situation::UpdateMiss)
+    }
+
+    fn updates(self) -> bool {
+        matches!(self, Situation::UpdateMiss | Situation::UpdateHit)
     }
 }
 
@@ -133,14 +155,16 @@ impl Keys {
     fn next(&mut self, form: usize) -> Vec<String> {
         self.batches += 1;
         let n = self.batches;
-        match self.situation {
-            Situation::Miss => (0..KEYS)
-                .map(|i| format!("batch-{form}-{n}-{i}@bench.test"))
-                .collect(),
+        if self.situation.creates() {
+            let op = self.situation.name();
+            (0..KEYS)
+                .map(|i| format!("batch-{op}-{form}-{n}-{i}@bench.test"))
+                .collect()
+        } else {
             // The three forms of a round read neighbouring windows.
-            Situation::Hit => (0..KEYS)
+            (0..KEYS)
                 .map(|i| seeded_key((n * KEYS + i) % seeded()))
-                .collect(),
+                .collect()
         }
     }
 }
@@ -159,12 +183,7 @@ fn check(form: usize, situation: Situation, keys: &[String], rows: &Rows) {
     for (key, (user, created)) in keys.iter().zip(rows) {
         assert_eq!(&user.email, key, "{}: rows in input order", FORMS[form]);
         if form != 2 {
-            assert_eq!(
-                *created,
-                situation == Situation::Miss,
-                "{}: created flag",
-                FORMS[form]
-            );
+            assert_eq!(*created, situation.creates(), "{}: created flag", FORMS[form]);
         }
     }
 }
@@ -336,7 +355,9 @@ fn print_table(rows: &[Row]) {
     println!(
         "hand-written = insert of all {KEYS} skipping existing keys (ON CONFLICT DO NOTHING; \
          MariaDB INSERT IGNORE) + SELECT .. WHERE email IN / = ANY: it cannot tell which rows \
-         it created, and is correct only at READ COMMITTED (or outside a transaction)."
+         it created, and is correct only at READ COMMITTED (or outside a transaction); \
+         update-*: the multi-row upsert (ON CONFLICT (email) DO UPDATE; MariaDB ON DUPLICATE \
+         KEY UPDATE) + the same SELECT."
     );
     println!();
     println!(
@@ -418,14 +439,72 @@ macro_rules! forms {
     }};
 }
 
+/// The `update_or_create_all_with` forms of a backend (`visits + 1`, or
+/// created with 1): the crate's batch, 100 single `update_or_create_with`,
+/// and `$upsert`, the hand-written multi-row upsert given the rows, then
+/// the rows' `SELECT`.
+macro_rules! update_forms {
+    ($m:ident, |$rows:ident| $upsert:expr) => {{
+        use diesel_get_or_create_bench::$m as m;
+
+        fn crate_batch(conn: &mut m::Conn, keys: &[String]) -> QueryResult<Rows> {
+            User::update_or_create_all_with(
+                conn,
+                keys.iter().map(|k| {
+                    let k = k.as_str();
+                    (users::email.key(k), (names(k, k, "B"), users::visits.eq(1)))
+                }),
+                users::visits.eq(users::visits + 1),
+            )
+        }
+
+        fn singles(conn: &mut m::Conn, keys: &[String]) -> QueryResult<Rows> {
+            keys.iter()
+                .map(|k| {
+                    User::update_or_create_with(
+                        conn,
+                        users::email.key(k.as_str()),
+                        users::visits.eq(users::visits + 1),
+                        (names(k, k, "B"), users::visits.eq(1)),
+                    )
+                })
+                .collect()
+        }
+
+        fn hand_written(conn: &mut m::Conn, keys: &[String]) -> QueryResult<Rows> {
+            let $rows: Vec<_> = keys
+                .iter()
+                .map(|k| (users::email.eq(k), names(k, k, "B"), users::visits.eq(1)))
+                .collect();
+            $upsert.execute(conn)?;
+            let rows = users::table
+                .filter(users::email.eq_any(keys))
+                .select(User::as_select())
+                .load(conn)?;
+            Ok(in_input_order(keys, rows))
+        }
+
+        [
+            crate_batch as Form<m::Conn>,
+            singles as Form<m::Conn>,
+            hand_written as Form<m::Conn>,
+        ]
+    }};
+}
+
 /// A database for backend `$m` (seeded, then analyzed with `$analyze`) and
 /// its groups, each on new connections (so that no prepared statement or
 /// cached plan of one group carries over to the next).
 macro_rules! backend {
-    ($rows:expr, $name:literal, $m:ident, $analyze:literal, $forms:expr, $after_batch:expr) => {{
+    ($rows:expr, $name:literal, $m:ident, $analyze:literal, $forms:expr, $update_forms:expr, $after_batch:expr) => {{
         use diesel_get_or_create_bench::$m as m;
-        let groups: Vec<(String, Situation)> = [Situation::Hit, Situation::Miss]
-            .into_iter()
+        let groups: Vec<(String, Situation)> = [
+            Situation::Hit,
+            Situation::Miss,
+            Situation::UpdateHit,
+            Situation::UpdateMiss,
+        ]
+        .into_iter()
             .map(|s| (format!("{}/{}", $name, s.name()), s))
             .filter(|(g, _)| selected(g))
             .collect();
@@ -436,8 +515,13 @@ macro_rules! backend {
                 m::seed(&mut conn, seeded());
                 conn.batch_execute($analyze).expect("analyze");
             }
-            let forms = $forms;
+            let (get_forms, update_forms) = ($forms, $update_forms);
             for (g, situation) in groups {
+                let forms = if situation.updates() {
+                    update_forms
+                } else {
+                    get_forms
+                };
                 let mut conn = db.connect(None);
                 m::checkpoint_on_schedule(&mut conn);
                 let mut counting = db.connect(None);
@@ -465,6 +549,11 @@ fn main() {
         forms!(sqlite, |rows| diesel::insert_into(users::table)
             .values(rows)
             .on_conflict_do_nothing()),
+        update_forms!(sqlite, |rows| diesel::insert_into(users::table)
+            .values(rows)
+            .on_conflict(users::email)
+            .do_update()
+            .set(users::visits.eq(users::visits + 1))),
         |c: &mut diesel::SqliteConnection| c
             .batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
             .expect("checkpoint")
@@ -478,6 +567,11 @@ fn main() {
         forms!(pg, |rows| diesel::insert_into(users::table)
             .values(rows)
             .on_conflict_do_nothing()),
+        update_forms!(pg, |rows| diesel::insert_into(users::table)
+            .values(rows)
+            .on_conflict(users::email)
+            .do_update()
+            .set(users::visits.eq(users::visits + 1))),
         |_: &mut diesel::PgConnection| {}
     );
     #[cfg(feature = "mysql")]
@@ -488,6 +582,11 @@ fn main() {
         "ANALYZE TABLE users",
         forms!(my, |rows| diesel::insert_or_ignore_into(users::table)
             .values(rows)),
+        update_forms!(my, |rows| diesel::insert_into(users::table)
+            .values(rows)
+            .on_conflict(diesel::dsl::DuplicatedKeys)
+            .do_update()
+            .set(users::visits.eq(users::visits + 1))),
         |_: &mut diesel::MysqlConnection| {}
     );
     print_table(&rows);

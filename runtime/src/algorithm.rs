@@ -298,6 +298,32 @@ pub(crate) fn vanished() -> Error {
 const VANISHED: &str = "diesel-get-or-create gave up after 16 attempts: each time, a concurrent \
                         transaction deleted the row with this key before this call could read it";
 
+/// The error of a batch update inside the caller's transaction whose
+/// locking read found a row its `UPDATE` had not matched: a concurrent
+/// transaction deleted the key's row and created it again in between, and
+/// the update cannot be undone without undoing the caller's work. A
+/// `SerializationFailure`, as [`vanished`].
+#[cfg(feature = "mysql")]
+pub(crate) fn replaced() -> Error {
+    Error::DatabaseError(
+        DatabaseErrorKind::SerializationFailure,
+        Box::new(StaticInfo {
+            message: REPLACED,
+            hint: Some("run your transaction again"),
+        }),
+    )
+}
+
+#[cfg(feature = "mysql")]
+const REPLACED: &str = "diesel-get-or-create: a concurrent transaction deleted a row of this \
+                        batch and created it again while this call updated it";
+
+/// Whether `error` is [`replaced`].
+#[cfg(feature = "mysql")]
+pub(crate) fn is_replaced(error: &Error) -> bool {
+    matches!(error, Error::DatabaseError(_, info) if info.message() == REPLACED)
+}
+
 fn is_vanished(error: &Error) -> bool {
     matches!(error, Error::DatabaseError(_, info) if info.message() == VANISHED)
 }

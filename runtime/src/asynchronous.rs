@@ -71,6 +71,7 @@ use crate::model::Model;
 use crate::unique::UniqueKey;
 use crate::verify::{ConstraintError, ConstraintReport, ModelConstraints};
 
+pub use crate::batch::asynchronous::AsyncGetOrCreateAllBackend;
 pub use crate::driver::asynchronous::AsyncIntrospect;
 
 /// `use diesel_get_or_create::asynchronous::prelude::*;` brings the
@@ -98,6 +99,23 @@ pub trait GetOrCreate: Model {
         K: Lookup,
         Self: UniqueKey<K::Columns>,
         C::Backend: AsyncGetOrCreateBackend<C, Self, K, D, Mk>;
+
+    /// `get_or_create` for many keys at once: for each `(key, defaults)`, in
+    /// input order, the key's row and whether this call created it; see
+    /// [`crate::GetOrCreate::get_or_create_all`]. The key values must also be
+    /// `Send + Sync`, and the defaults and the model `Send`; `items` is
+    /// consumed by the call itself, before the future runs, so it need not
+    /// be `Send`.
+    fn get_or_create_all<C, I, K, D, Mk>(
+        conn: &mut C,
+        items: I,
+    ) -> impl Future<Output = QueryResult<Vec<(Self, bool)>>> + Send
+    where
+        C: AsyncConnection,
+        I: IntoIterator<Item = (K, D)>,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncGetOrCreateAllBackend<C, Self, K, D, Mk>;
 
     /// Update the row with this key with `values`, or insert the key with
     /// `values`; see [`crate::GetOrCreate::update_or_create`].
@@ -152,6 +170,22 @@ impl<M: Model> GetOrCreate for M {
     {
         <C::Backend as AsyncGetOrCreateBackend<C, Self, K, D, Mk>>::get_or_create(
             conn, key, defaults,
+        )
+    }
+
+    fn get_or_create_all<C, I, K, D, Mk>(
+        conn: &mut C,
+        items: I,
+    ) -> impl Future<Output = QueryResult<Vec<(Self, bool)>>> + Send
+    where
+        C: AsyncConnection,
+        I: IntoIterator<Item = (K, D)>,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncGetOrCreateAllBackend<C, Self, K, D, Mk>,
+    {
+        <C::Backend as AsyncGetOrCreateAllBackend<C, Self, K, D, Mk>>::get_or_create_all(
+            conn, items,
         )
     }
 

@@ -53,8 +53,10 @@ use crate::query::{From, LockClause};
 /// PostgreSQL's and MySQL's 65,535.
 pub const CHUNK: usize = 500;
 
-/// The keys of one batch, in canonical order, and where each input went.
-pub struct Batch<M, K, D, Mk>
+/// The keys of one batch, in canonical order, where each input went, and
+/// the changeset of `update_or_create_all_with` (`()` for
+/// `get_or_create_all`).
+pub struct Batch<M, K, D, Mk, U = ()>
 where
     M: Model,
     D: InsertRow<M::Table, K, Mk>,
@@ -68,6 +70,8 @@ where
     rows: Vec<Option<D::Row>>,
     /// For each input, in input order, the index of its key in `keys`.
     input: Vec<usize>,
+    /// The changeset applied to every key's existing row.
+    pub(crate) changeset: U,
 }
 
 impl<M, K, D, Mk> Batch<M, K, D, Mk>
@@ -77,9 +81,22 @@ where
     D: InsertRow<M::Table, K, Mk>,
     D::Row: Clone,
 {
+    /// The batch of `get_or_create_all`: see [`Batch::updating`].
+    pub(crate) fn new(items: impl IntoIterator<Item = (K, D)>) -> Self {
+        Batch::updating(items, ())
+    }
+}
+
+impl<M, K, D, Mk, U> Batch<M, K, D, Mk, U>
+where
+    M: Model,
+    K: Ord + Clone,
+    D: InsertRow<M::Table, K, Mk>,
+    D::Row: Clone,
+{
     /// Sort the inputs by key (stable: equal keys keep input order) and keep
     /// the first occurrence of each key.
-    pub(crate) fn new(items: impl IntoIterator<Item = (K, D)>) -> Self {
+    pub(crate) fn updating(items: impl IntoIterator<Item = (K, D)>, changeset: U) -> Self {
         let mut items: Vec<(usize, K, D)> = items
             .into_iter()
             .enumerate()
@@ -102,6 +119,7 @@ where
             defaults,
             rows,
             input,
+            changeset,
         }
     }
 
@@ -122,6 +140,20 @@ where
                     .clone()
             })
             .collect()
+    }
+
+    /// `UPDATE <table> SET <changeset> WHERE <keys which> <returning>`
+    pub(crate) fn update_keys<S>(
+        &self,
+        which: &[usize],
+        returning: Option<S>,
+    ) -> UpdateKeys<'_, M::Table, U, K, S> {
+        UpdateKeys {
+            from: From::of(M::table()),
+            changeset: &self.changeset,
+            keys: self.keys(which),
+            returning,
+        }
     }
 
     /// The keys `which`, borrowed in that order.
@@ -207,9 +239,7 @@ pub trait BatchAlgorithms<E: BatchIo> {
 
 /// `get_or_create_all` on every backend: a row for every distinct key, and
 /// whether this call created it; `insert_missing` inserts (or finds, if a
-/// concurrent caller committed them first) the keys of one chunk. A
-/// standalone call runs again after a serialization failure or a deadlock,
-/// keeping the rows it already has (the rows it created are committed).
+/// concurrent caller committed them first) the keys of one chunk.
 pub(crate) async fn get_or_create_all<E: BatchIo>(
     io: &mut E,
     errors: Errors,
@@ -218,16 +248,33 @@ pub(crate) async fn get_or_create_all<E: BatchIo>(
     let mut found: Found<E::Row> = (0..io.len()).map(|_| None).collect();
     let mut runs = Runs::new(!io.in_transaction()?, errors);
     loop {
-        match run(io, &mut found, runs.standalone, &mut insert_missing).await {
-            Ok(()) => return Ok(found),
-            Err(error) => {
-                let error = (errors.normalize)(error);
-                match runs.again(&error) {
-                    Some(pause) => io.pause(pause).await,
-                    None => return Err(error),
-                }
-            }
+        let result = run(io, &mut found, runs.standalone, &mut insert_missing).await;
+        if let Some(result) = settle(io, errors, &mut runs, result).await {
+            return result.map(|()| found);
         }
+    }
+}
+
+/// After a run: its result, or `None` after a pause when a standalone call
+/// runs again (after a serialization failure or a deadlock). A run again
+/// keeps the rows the call already has: the rows it created or updated are
+/// committed, and are neither created nor updated twice.
+async fn settle<E: BatchIo>(
+    io: &mut E,
+    errors: Errors,
+    runs: &mut Runs,
+    result: QueryResult<()>,
+) -> Option<QueryResult<()>> {
+    let error = match result {
+        Ok(()) => return Some(Ok(())),
+        Err(error) => (errors.normalize)(error),
+    };
+    match runs.again(&error) {
+        Some(pause) => {
+            io.pause(pause).await;
+            None
+        }
+        None => Some(Err(error)),
     }
 }
 
@@ -340,22 +387,7 @@ pub(crate) async fn insert_returning<E: ReturningBatchIo>(
     found: &mut Found<E::Row>,
     unexplained: &mut u32,
 ) -> QueryResult<()> {
-    let wrap = !standalone;
-    if wrap {
-        io.begin().await?;
-    }
-    let inserted = io.insert_returning(chunk).await;
-    let inserted = if wrap {
-        match inserted {
-            Ok(rows) => io.commit().await.map(|()| rows),
-            Err(error) => match io.rollback().await {
-                Ok(()) | Err(Error::BrokenTransactionManager) => Err(error),
-                Err(rollback_error) => Err(rollback_error),
-            },
-        }
-    } else {
-        inserted
-    };
+    let inserted = wrapped(io, !standalone, async |io| io.insert_returning(chunk).await).await;
     match inserted {
         Ok(rows) => record(found, rows, true),
         Err(error) if is_duplicate(&error) => {
@@ -380,6 +412,250 @@ pub(crate) async fn insert_returning<E: ReturningBatchIo>(
         record(found, io.read(&lost, false).await?, false);
     }
     Ok(())
+}
+
+/// `step` in a transaction (a savepoint inside the caller's) when `wrap`:
+/// committed after a success, rolled back after an error, which is
+/// returned (or the rollback's own, if it failed otherwise than by a broken
+/// transaction manager), as Diesel's `transaction` does.
+async fn wrapped<E: BatchIo, R>(
+    io: &mut E,
+    wrap: bool,
+    step: impl AsyncFnOnce(&mut E) -> QueryResult<R>,
+) -> QueryResult<R> {
+    if !wrap {
+        return step(io).await;
+    }
+    io.begin().await?;
+    match step(io).await {
+        Ok(value) => io.commit().await.map(|()| value),
+        Err(error) => match io.rollback().await {
+            Ok(()) | Err(Error::BrokenTransactionManager) => Err(error),
+            Err(rollback_error) => Err(rollback_error),
+        },
+    }
+}
+
+/// The update steps of `update_or_create_all_with`.
+pub trait UpdateBatchIo: BatchIo {
+    /// Whether the changeset renders nothing (an all-`None` struct): the
+    /// operation is then `get_or_create_all`.
+    fn update_is_noop(&self) -> QueryResult<bool>;
+
+    /// `UPDATE <table> SET <changeset> WHERE <key 0> OR <key 1> ..`: the
+    /// number of rows matched.
+    fn update(&mut self, which: &[usize]) -> impl Future<Output = QueryResult<usize>> + Send;
+}
+
+/// `UPDATE .. RETURNING <position>, <row>` (SQLite, PostgreSQL).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub trait UpdateReturningBatchIo: UpdateBatchIo {
+    /// The rows this statement updated, with their keys.
+    fn update_returning(
+        &mut self,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Vec<(usize, Self::Row)>>> + Send;
+}
+
+/// How backend `Self` runs `update_or_create_all_with` on the steps of
+/// driver `E`.
+pub trait BatchUpdateAlgorithms<E: UpdateBatchIo>: BatchAlgorithms<E> {
+    /// A row for every distinct key, and whether this call created it
+    /// (else it updated it), for a changeset that is not empty.
+    #[doc(hidden)]
+    fn update_or_create_all(io: &mut E)
+        -> impl Future<Output = QueryResult<Found<E::Row>>> + Send;
+}
+
+/// `update_or_create_all_with` on any backend: with nothing to update, the
+/// operation is `get_or_create_all`.
+pub(crate) async fn update_or_create_all_with<DB, E>(io: &mut E) -> QueryResult<Found<E::Row>>
+where
+    DB: BatchUpdateAlgorithms<E>,
+    E: UpdateBatchIo,
+{
+    if io.update_is_noop()? {
+        DB::get_or_create_all(io).await
+    } else {
+        DB::update_or_create_all(io).await
+    }
+}
+
+/// `update_or_create_all_with` on every backend. Each attempt updates the
+/// keys' existing rows (`update` on a chunk: the rows it updated), then
+/// inserts the rest with `insert_missing`, which finds the keys that a
+/// concurrent caller committed first: those are updated by the next
+/// attempt. A row is created or updated once, never both.
+///
+/// With `read_first` (MySQL) a plain read decides which keys to update: an
+/// `UPDATE` that matches nothing at REPEATABLE READ would lock the gap where
+/// the key goes until the transaction ends, and deadlock concurrent
+/// inserters. Keys known to exist (found by an insert's duplicate) are not
+/// read again: a plain read inside the caller's transaction would not see
+/// them.
+///
+/// MySQL and SQLite insert a chunk and read it back in separate statements:
+/// standalone, both run in a transaction of their own, so that a row is
+/// returned as this call created it, before any concurrent update.
+pub(crate) async fn update_or_create_all<E: BatchIo>(
+    io: &mut E,
+    errors: Errors,
+    read_first: bool,
+    mut update: impl AsyncFnMut(&mut E, &[usize], bool, &mut Found<E::Row>) -> QueryResult<()>,
+    mut insert_missing: impl AsyncFnMut(&mut E, &[usize], bool, &mut Found<E::Row>) -> QueryResult<()>,
+) -> QueryResult<Found<E::Row>> {
+    let mut found: Found<E::Row> = (0..io.len()).map(|_| None).collect();
+    let mut exists = vec![false; io.len()];
+    let mut runs = Runs::new(!io.in_transaction()?, errors);
+    loop {
+        let steps = (&mut update, &mut insert_missing);
+        let result = run_update(io, &mut found, &mut exists, read_first, runs.standalone, steps).await;
+        if let Some(result) = settle(io, errors, &mut runs, result).await {
+            return result.map(|()| found);
+        }
+    }
+}
+
+/// One run of `update_or_create_all`.
+async fn run_update<E: BatchIo>(
+    io: &mut E,
+    found: &mut Found<E::Row>,
+    exists: &mut [bool],
+    read_first: bool,
+    standalone: bool,
+    (update, insert_missing): (
+        &mut impl AsyncFnMut(&mut E, &[usize], bool, &mut Found<E::Row>) -> QueryResult<()>,
+        &mut impl AsyncFnMut(&mut E, &[usize], bool, &mut Found<E::Row>) -> QueryResult<()>,
+    ),
+) -> QueryResult<()> {
+    for _ in 0..MAX_ATTEMPTS {
+        let todo = missing(found);
+        if todo.is_empty() {
+            return Ok(());
+        }
+        if read_first {
+            let unknown: Vec<usize> = todo.iter().copied().filter(|&i| !exists[i]).collect();
+            for chunk in unknown.chunks(CHUNK) {
+                for (i, _) in io.read(chunk, false).await? {
+                    exists[i] = true;
+                }
+            }
+        }
+        let targets: Vec<usize> = todo
+            .iter()
+            .copied()
+            .filter(|&i| !read_first || exists[i])
+            .collect();
+        for chunk in targets.chunks(CHUNK) {
+            update(io, chunk, standalone, found).await?;
+        }
+        for &i in &todo {
+            exists[i] = false;
+        }
+        let absent: Vec<usize> = todo.into_iter().filter(|&i| found[i].is_none()).collect();
+        for chunk in absent.chunks(CHUNK) {
+            insert_missing(io, chunk, standalone, found).await?;
+            // Found, not created: a concurrent caller's row, to update.
+            for &i in chunk {
+                if matches!(found[i], Some((_, false))) {
+                    found[i] = None;
+                    exists[i] = true;
+                }
+            }
+        }
+    }
+    // Each attempt left keys without a row: concurrent deletes.
+    Err(vanished())
+}
+
+/// MySQL's update of a chunk: the `UPDATE`, then a locking read of the rows
+/// (which sees this transaction's writes), in a transaction of their own
+/// when standalone, so that the rows returned are exactly the rows written.
+///
+/// A read that returns more rows than the update matched met a key whose row
+/// a concurrent caller deleted and created again in between. Standalone,
+/// the step is rolled back and returns no row: the keys go to the insert,
+/// which finds them, and the next attempt updates them. Inside the caller's
+/// transaction the update cannot be undone alone, and the error is
+/// [`replaced`](crate::algorithm::replaced), a serialization failure.
+#[cfg(feature = "mysql")]
+async fn update_then_read<E: UpdateBatchIo>(
+    io: &mut E,
+    chunk: &[usize],
+    standalone: bool,
+) -> QueryResult<Vec<(usize, E::Row)>> {
+    let updated = wrapped(io, standalone, async |io| {
+        let matched = io.update(chunk).await?;
+        let rows = io.read(chunk, true).await?;
+        if rows.len() == matched {
+            Ok(rows)
+        } else {
+            Err(crate::algorithm::replaced())
+        }
+    })
+    .await;
+    match updated {
+        Err(error) if standalone && crate::algorithm::is_replaced(&error) => Ok(Vec::new()),
+        updated => updated,
+    }
+}
+
+/// A row an upsert returned, and whether it inserted it.
+#[cfg(feature = "postgres")]
+pub type Upserted<R> = (R, bool);
+
+/// PostgreSQL's batch upsert.
+#[cfg(feature = "postgres")]
+pub trait UpsertBatchIo: ReturningBatchIo + UpdateReturningBatchIo {
+    /// `INSERT .. ON CONFLICT (<key>) DO UPDATE SET <changeset> RETURNING
+    /// <position>, <row>, (xmax = 0)`: every key's row, and whether this
+    /// statement inserted it.
+    fn upsert(
+        &mut self,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Vec<(usize, Upserted<Self::Row>)>>> + Send;
+}
+
+/// PostgreSQL's update of a chunk: one upsert, which updates or creates
+/// every key's row, taking the rows' locks in key order (in a savepoint
+/// inside the caller's transaction).
+///
+/// A unique violation on another index may come from a concurrent insert of
+/// one of the keys, committed since (PostgreSQL checks the other unique
+/// indexes after the key's): the upsert runs once more, and now updates
+/// that row. PostgreSQL also evaluates each row to insert before it looks
+/// for a conflict: create values that cannot form a row (a NULL, a failed
+/// CHECK, a value too long) fail the upsert even for keys whose row exists.
+/// After either (the violation a second time), the chunk's existing rows
+/// are updated with `UPDATE .. RETURNING`, and the missing keys go to the
+/// insert, which returns the create values' own error.
+#[cfg(feature = "postgres")]
+async fn upsert<E: UpsertBatchIo>(
+    io: &mut E,
+    chunk: &[usize],
+    standalone: bool,
+    found: &mut Found<E::Row>,
+) -> QueryResult<()> {
+    let mut again = true;
+    loop {
+        match wrapped(io, !standalone, async |io| io.upsert(chunk).await).await {
+            Ok(rows) => {
+                for (i, row) in rows {
+                    found[i] = Some(row);
+                }
+                return Ok(());
+            }
+            Err(error) if is_duplicate(&error) && core::mem::replace(&mut again, false) => {}
+            Err(error)
+                if is_duplicate(&error)
+                    || crate::postgres::create_values_may_have_failed(&error) =>
+            {
+                record(found, io.update_returning(chunk).await?, false);
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// `SELECT CASE WHEN <key 0> THEN 0 .. END, <select> FROM <table> WHERE
@@ -419,12 +695,7 @@ where
             out.push_sql(" FROM ");
             self.from.0.walk_ast(out.reborrow())?;
             out.push_sql(" WHERE ");
-            for (n, key) in self.keys.iter().enumerate() {
-                if n > 0 {
-                    out.push_sql(" OR ");
-                }
-                key.walk_filter(out.reborrow())?;
-            }
+            push_any_key(&self.keys, &mut out)?;
             if let Some(lock) = &self.lock {
                 lock.walk_ast(out.reborrow())?;
             }
@@ -446,6 +717,67 @@ where
         Ok(())
     }
 }
+
+/// `<key 0> OR <key 1> ..`
+fn push_any_key<'b, K: LookupFilter<DB>, DB: Backend>(
+    keys: &'b [&'b K],
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()> {
+    for (n, key) in keys.iter().enumerate() {
+        if n > 0 {
+            out.push_sql(" OR ");
+        }
+        key.walk_filter(out.reborrow())?;
+    }
+    Ok(())
+}
+
+/// `UPDATE <table> SET <changeset> WHERE <key 0> OR <key 1> ..`, and with a
+/// selection ` RETURNING CASE WHEN <key 0> THEN 0 .. END, <select>`.
+pub(crate) struct UpdateKeys<'a, T: QuerySource, U, K, S> {
+    pub(crate) from: From<T>,
+    pub(crate) changeset: &'a U,
+    pub(crate) keys: Vec<&'a K>,
+    pub(crate) returning: Option<S>,
+}
+
+impl<T, U, K, S, DB> QueryFragment<DB> for UpdateKeys<'_, T, U, K, S>
+where
+    DB: Backend,
+    T: QuerySource,
+    T::FromClause: QueryFragment<DB>,
+    U: QueryFragment<DB>,
+    K: LookupFilter<DB>,
+    S: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE ");
+        self.from.0.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.changeset.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        push_any_key(&self.keys, &mut out)?;
+        if let Some(select) = &self.returning {
+            out.push_sql(" RETURNING ");
+            push_positions(&self.keys, &mut out)?;
+            out.push_sql(", ");
+            select.walk_ast(out.reborrow())?;
+        }
+        Ok(())
+    }
+}
+
+/// The SQL depends on the number of keys: cached by its text.
+impl<T: QuerySource, U, K, S> QueryId for UpdateKeys<'_, T, U, K, S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T: QuerySource, U, K, S: Expression> Query for UpdateKeys<'_, T, U, K, S> {
+    type SqlType = (diesel::sql_types::Integer, S::SqlType);
+}
+
+impl<T: QuerySource, U, K, S, Conn> RunQueryDsl<Conn> for UpdateKeys<'_, T, U, K, S> {}
 
 /// `CASE WHEN <key 0> THEN 0 WHEN <key 1> THEN 1 .. END`: the position of
 /// the key a row has.
@@ -494,20 +826,21 @@ where
 
 /// `<insert> ON CONFLICT (<key>) DO NOTHING RETURNING CASE WHEN <key 0>
 /// THEN 0 .. END, <select>` (PostgreSQL): the rows the insert wrote, each
-/// with the position of its key.
+/// with the position of its key; or with `DO UPDATE SET <changeset>`, every
+/// key's row.
 #[cfg(feature = "postgres")]
-pub(crate) struct InsertReturningKeys<'a, I, Cols, K, S> {
+pub(crate) struct InsertReturningKeys<'a, I, X, K, S> {
     pub(crate) insert: I,
-    pub(crate) conflict: crate::query::OnConflictDoNothing<Cols>,
+    pub(crate) conflict: X,
     pub(crate) keys: Vec<&'a K>,
     pub(crate) select: S,
 }
 
 #[cfg(feature = "postgres")]
-impl<I, Cols, K, S> QueryFragment<diesel::pg::Pg> for InsertReturningKeys<'_, I, Cols, K, S>
+impl<I, X, K, S> QueryFragment<diesel::pg::Pg> for InsertReturningKeys<'_, I, X, K, S>
 where
     I: QueryFragment<diesel::pg::Pg>,
-    Cols: crate::key::ColumnTuple,
+    X: QueryFragment<diesel::pg::Pg>,
     K: LookupFilter<diesel::pg::Pg>,
     S: QueryFragment<diesel::pg::Pg>,
 {
@@ -522,18 +855,18 @@ where
 }
 
 #[cfg(feature = "postgres")]
-impl<I, Cols, K, S> QueryId for InsertReturningKeys<'_, I, Cols, K, S> {
+impl<I, X, K, S> QueryId for InsertReturningKeys<'_, I, X, K, S> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 #[cfg(feature = "postgres")]
-impl<I, Cols, K, S: Expression> Query for InsertReturningKeys<'_, I, Cols, K, S> {
+impl<I, X, K, S: Expression> Query for InsertReturningKeys<'_, I, X, K, S> {
     type SqlType = (diesel::sql_types::Integer, S::SqlType);
 }
 
 #[cfg(feature = "postgres")]
-impl<I, Cols, K, S, Conn> RunQueryDsl<Conn> for InsertReturningKeys<'_, I, Cols, K, S> {}
+impl<I, X, K, S, Conn> RunQueryDsl<Conn> for InsertReturningKeys<'_, I, X, K, S> {}
 
 /// The keys a statement returned a position for, as batch indices.
 pub(crate) fn positions<R>(which: &[usize], rows: Vec<(i32, R)>) -> QueryResult<Vec<(usize, R)>> {
@@ -623,6 +956,66 @@ impl<E: BatchIo> BatchAlgorithms<E> for diesel::sqlite::Sqlite {
     }
 }
 
+#[cfg(feature = "postgres")]
+impl<E: UpsertBatchIo> BatchUpdateAlgorithms<E> for diesel::pg::Pg {
+    async fn update_or_create_all(io: &mut E) -> QueryResult<Found<E::Row>> {
+        let mut unexplained = 0;
+        update_or_create_all(
+            io,
+            crate::postgres::ERRORS,
+            false,
+            async |io, chunk, standalone, found| upsert(io, chunk, standalone, found).await,
+            async move |io, missing, standalone, found| {
+                insert_returning(io, missing, standalone, found, &mut unexplained).await
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl<E: UpdateBatchIo> BatchUpdateAlgorithms<E> for diesel::mysql::Mysql {
+    async fn update_or_create_all(io: &mut E) -> QueryResult<Found<E::Row>> {
+        update_or_create_all(
+            io,
+            crate::mysql::ERRORS,
+            true,
+            async |io, chunk, standalone, found| {
+                record(found, update_then_read(io, chunk, standalone).await?, false);
+                Ok(())
+            },
+            async |io, missing, standalone, found| {
+                let insert = async |io: &mut E| insert_all_or_none(io, missing, true, found).await;
+                wrapped(io, standalone, insert).await
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl<E: UpdateReturningBatchIo> BatchUpdateAlgorithms<E> for diesel::sqlite::Sqlite {
+    async fn update_or_create_all(io: &mut E) -> QueryResult<Found<E::Row>> {
+        update_or_create_all(
+            io,
+            crate::sqlite::ERRORS,
+            false,
+            async |io, chunk, _, found| {
+                record(found, io.update_returning(chunk).await?, false);
+                Ok(())
+            },
+            async |io, missing, standalone, found| {
+                let insert = async |io: &mut E| insert_all_or_none(io, missing, false, found).await;
+                wrapped(io, standalone, insert).await
+            },
+        )
+        .await
+    }
+}
+
+#[cfg(feature = "async")]
+pub(crate) mod asynchronous;
+
 pub(crate) mod sync {
     //! The batch statements on any `diesel::Connection`.
 
@@ -632,30 +1025,33 @@ pub(crate) mod sync {
     use diesel::connection::{LoadConnection, TransactionManager};
     use diesel::deserialize::FromSqlRow;
     use diesel::expression::{QueryMetadata, Selectable};
-    use diesel::query_builder::{QueryFragment, QueryId};
+    use diesel::query_builder::{AsChangeset, QueryFragment, QueryId};
     use diesel::query_dsl::methods::ExecuteDsl;
     use diesel::query_source::QuerySource;
     use diesel::sql_types::Integer;
     use diesel::{Connection, Insertable, QueryResult, RunQueryDsl, SelectableHelper};
 
     use super::{
-        insert_rows, positions, Batch, BatchAlgorithms, BatchIo, BatchLock, InsertRows, SelectKeys,
+        insert_rows, positions, update_or_create_all_with, Batch, BatchAlgorithms, BatchIo,
+        BatchLock, BatchUpdateAlgorithms, InsertRows, SelectKeys, UpdateBatchIo,
     };
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    use super::UpdateReturningBatchIo;
     use crate::call::SelectionOf;
     use crate::defaults::InsertRow;
     use crate::driver::sync::block_on;
     use crate::key::{Lookup, LookupFilter};
     use crate::model::Model;
-    use crate::query::From;
+    use crate::query::{From, SupportsReturning};
 
     /// A connection and one batch: what the batch algorithm's steps run on.
-    pub struct SyncBatchIo<'c, C, M, K, D, Mk>
+    pub struct SyncBatchIo<'c, C, M, K, D, Mk, U = ()>
     where
         M: Model,
         D: InsertRow<M::Table, K, Mk>,
     {
         pub(crate) conn: &'c mut C,
-        pub(crate) batch: Batch<M, K, D, Mk>,
+        pub(crate) batch: Batch<M, K, D, Mk, U>,
     }
 
     /// The batch statements of `Self` on connection `C`, synchronously:
@@ -672,12 +1068,24 @@ pub(crate) mod sync {
         ) -> QueryResult<Vec<(usize, Self::Row)>>;
         /// See [`BatchIo::insert`].
         fn insert(&mut self, conn: &mut C, which: &[usize]) -> QueryResult<usize>;
+        /// See [`UpdateBatchIo::update_is_noop`].
+        fn update_is_noop(&self) -> QueryResult<bool>;
+        /// See [`UpdateBatchIo::update`].
+        fn update(&self, conn: &mut C, which: &[usize]) -> QueryResult<usize>;
+        /// See [`UpdateReturningBatchIo::update_returning`].
+        fn update_returning(
+            &self,
+            conn: &mut C,
+            which: &[usize],
+        ) -> QueryResult<Vec<(usize, Self::Row)>>
+        where
+            C::Backend: SupportsReturning;
     }
 
-    impl<C, DB, M, K, D, Mk> SyncBatchStatements<C> for Batch<M, K, D, Mk>
+    impl<C, DB, M, K, D, Mk, U> SyncBatchStatements<C> for Batch<M, K, D, Mk, U>
     where
         C: Connection<Backend = DB> + LoadConnection,
-        DB: Backend + BatchLock + QueryMetadata<(Integer, SelectionOf<M, DB>)> + 'static,
+        DB: Backend + Default + BatchLock + QueryMetadata<(Integer, SelectionOf<M, DB>)> + 'static,
         M: Model + Selectable<DB> + 'static,
         M::SelectExpression: QueryId,
         (i32, M): FromSqlRow<(Integer, SelectionOf<M, DB>), DB>,
@@ -688,6 +1096,7 @@ pub(crate) mod sync {
         D::Row: Clone,
         Vec<D::Row>: Insertable<M::Table>,
         InsertRows<M, D::Row>: ExecuteDsl<C>,
+        U: QueryFragment<DB>,
     {
         type Row = M;
 
@@ -705,9 +1114,27 @@ pub(crate) mod sync {
         fn insert(&mut self, conn: &mut C, which: &[usize]) -> QueryResult<usize> {
             insert_rows::<M, D::Row>(self.rows(which)).execute(conn)
         }
+
+        fn update_is_noop(&self) -> QueryResult<bool> {
+            self.changeset.is_noop(&DB::default())
+        }
+
+        fn update(&self, conn: &mut C, which: &[usize]) -> QueryResult<usize> {
+            self.update_keys::<()>(which, None).execute(conn)
+        }
+
+        fn update_returning(&self, conn: &mut C, which: &[usize]) -> QueryResult<Vec<(usize, M)>>
+        where
+            DB: SupportsReturning,
+        {
+            let rows = self
+                .update_keys(which, Some(M::as_select()))
+                .load::<(i32, M)>(conn)?;
+            positions(which, rows)
+        }
     }
 
-    impl<C, M, K, D, Mk> BatchIo for SyncBatchIo<'_, C, M, K, D, Mk>
+    impl<C, M, K, D, Mk, U> BatchIo for SyncBatchIo<'_, C, M, K, D, Mk, U>
     where
         C: Connection + Send,
         M: Model + Send,
@@ -715,7 +1142,8 @@ pub(crate) mod sync {
         D: InsertRow<M::Table, K, Mk> + Send,
         D::Row: Send,
         Mk: Send,
-        Batch<M, K, D, Mk>: SyncBatchStatements<C, Row = M>,
+        U: Send,
+        Batch<M, K, D, Mk, U>: SyncBatchStatements<C, Row = M>,
     {
         type Row = M;
 
@@ -756,6 +1184,38 @@ pub(crate) mod sync {
         }
     }
 
+    impl<C, M, K, D, Mk, U> UpdateBatchIo for SyncBatchIo<'_, C, M, K, D, Mk, U>
+    where
+        Self: BatchIo<Row = M>,
+        C: Connection,
+        M: Model,
+        D: InsertRow<M::Table, K, Mk>,
+        Batch<M, K, D, Mk, U>: SyncBatchStatements<C, Row = M>,
+    {
+        fn update_is_noop(&self) -> QueryResult<bool> {
+            self.batch.update_is_noop()
+        }
+
+        async fn update(&mut self, which: &[usize]) -> QueryResult<usize> {
+            self.batch.update(self.conn, which)
+        }
+    }
+
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    impl<C, M, K, D, Mk, U> UpdateReturningBatchIo for SyncBatchIo<'_, C, M, K, D, Mk, U>
+    where
+        Self: UpdateBatchIo<Row = M>,
+        C: Connection,
+        C::Backend: SupportsReturning,
+        M: Model,
+        D: InsertRow<M::Table, K, Mk>,
+        Batch<M, K, D, Mk, U>: SyncBatchStatements<C, Row = M>,
+    {
+        async fn update_returning(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
+            self.batch.update_returning(self.conn, which)
+        }
+    }
+
     #[cfg(feature = "postgres")]
     mod pg {
         use diesel::connection::LoadConnection;
@@ -768,20 +1228,22 @@ pub(crate) mod sync {
 
         use super::super::{
             insert_rows, positions, Batch, BatchIo, InsertReturningKeys, InsertRows,
-            ReturningBatchIo,
+            ReturningBatchIo, UpdateReturningBatchIo, UpsertBatchIo,
         };
         use super::{SyncBatchIo, SyncBatchStatements};
         use crate::call::SelectionOf;
         use crate::defaults::InsertRow;
         use crate::key::{Lookup, LookupFilter};
         use crate::model::Model;
+        use crate::postgres::{OnConflictDoUpdate, XmaxIsZero};
         use crate::query::OnConflictDoNothing;
+        use diesel::sql_types::Bool;
 
-        impl<C, M, K, D, Mk> ReturningBatchIo for SyncBatchIo<'_, C, M, K, D, Mk>
+        impl<C, M, K, D, Mk, U> ReturningBatchIo for SyncBatchIo<'_, C, M, K, D, Mk, U>
         where
             C: Connection<Backend = Pg> + LoadConnection + Send,
             Self: BatchIo<Row = M>,
-            Batch<M, K, D, Mk>: SyncBatchStatements<C, Row = M>,
+            Batch<M, K, D, Mk, U>: SyncBatchStatements<C, Row = M>,
             M: Model + Selectable<Pg> + 'static,
             M::SelectExpression: diesel::query_builder::QueryId,
             Pg: QueryMetadata<(Integer, SelectionOf<M, Pg>)>,
@@ -802,6 +1264,35 @@ pub(crate) mod sync {
                     select: M::as_select(),
                 }
                 .load::<(i32, M)>(self.conn)?;
+                positions(which, rows)
+            }
+        }
+
+        impl<C, M, K, D, Mk, U> UpsertBatchIo for SyncBatchIo<'_, C, M, K, D, Mk, U>
+        where
+            C: Connection<Backend = Pg> + LoadConnection + Send,
+            Self: ReturningBatchIo<Row = M> + UpdateReturningBatchIo<Row = M>,
+            M: Model + Selectable<Pg> + 'static,
+            M::SelectExpression: diesel::query_builder::QueryId,
+            Pg: QueryMetadata<(Integer, (SelectionOf<M, Pg>, Bool))>,
+            (i32, (M, bool)): FromSqlRow<(Integer, (SelectionOf<M, Pg>, Bool)), Pg>,
+            SelectionOf<M, Pg>: QueryFragment<Pg>,
+            K: Lookup + LookupFilter<Pg> + Ord + Clone,
+            D: InsertRow<M::Table, K, Mk>,
+            D::Row: Clone,
+            Vec<D::Row>: Insertable<M::Table>,
+            InsertRows<M, D::Row>: QueryFragment<Pg>,
+            U: QueryFragment<Pg>,
+        {
+            async fn upsert(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, (M, bool))>> {
+                let rows = self.batch.rows(which);
+                let rows = InsertReturningKeys {
+                    insert: insert_rows::<M, D::Row>(rows),
+                    conflict: OnConflictDoUpdate::<K::Columns, U>::new(&self.batch.changeset),
+                    keys: self.batch.keys(which),
+                    select: (M::as_select(), XmaxIsZero),
+                }
+                .load::<(i32, (M, bool))>(self.conn)?;
                 positions(which, rows)
             }
         }
@@ -849,6 +1340,57 @@ pub(crate) mod sync {
                 batch: Batch::new(items),
             };
             let found = block_on(DB::get_or_create_all(&mut io))?;
+            Ok(io.batch.finish(found))
+        }
+    }
+
+    /// Whether backend `Self` can run `update_or_create_all_with` for model
+    /// `M` with lookups `K`, changeset `U` and create values `D` over
+    /// connection `C`; see
+    /// [`GetOrCreate::update_or_create_all_with`](crate::GetOrCreate::update_or_create_all_with).
+    /// It only appears in bounds: never implement it.
+    #[diagnostic::on_unimplemented(
+        message = "`update_or_create_all` cannot run for `{M}` on backend `{Self}` with these arguments",
+        label = "a requirement below is not met",
+        note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
+                that the keys, the update and the create values use columns of the model's table, that the update \
+                is `AsChangeset`, that the model is `Clone` and derives `Queryable` and `Selectable`, \
+                and that the key values are `Ord` and the create values `Clone`"
+    )]
+    pub trait UpdateOrCreateAllBackend<C, M, K, U, D, Mk>:
+        Backend + crate::query::sealed::Sealed
+    {
+        /// Run `update_or_create_all_with` on `conn`.
+        #[doc(hidden)]
+        fn update_or_create_all_with(
+            conn: &mut C,
+            items: impl IntoIterator<Item = (K, D)>,
+            update: U,
+        ) -> QueryResult<Vec<(M, bool)>>;
+    }
+
+    impl<DB, C, M, K, U, D, Mk> UpdateOrCreateAllBackend<C, M, K, U, D, Mk> for DB
+    where
+        DB: Backend + crate::query::sealed::Sealed,
+        C: Connection<Backend = DB>,
+        M: Model + Clone,
+        K: Ord + Clone,
+        U: AsChangeset<Target = M::Table>,
+        D: InsertRow<M::Table, K, Mk>,
+        D::Row: Clone,
+        for<'c> SyncBatchIo<'c, C, M, K, D, Mk, U::Changeset>: UpdateBatchIo<Row = M>,
+        for<'c> DB: BatchUpdateAlgorithms<SyncBatchIo<'c, C, M, K, D, Mk, U::Changeset>>,
+    {
+        fn update_or_create_all_with(
+            conn: &mut C,
+            items: impl IntoIterator<Item = (K, D)>,
+            update: U,
+        ) -> QueryResult<Vec<(M, bool)>> {
+            let mut io = SyncBatchIo {
+                conn,
+                batch: Batch::updating(items, update.as_changeset()),
+            };
+            let found = block_on(update_or_create_all_with::<DB, _>(&mut io))?;
             Ok(io.batch.finish(found))
         }
     }

@@ -76,7 +76,7 @@ mod transaction;
 mod unique;
 mod verify;
 
-pub use crate::batch::sync::GetOrCreateAllBackend;
+pub use crate::batch::sync::{GetOrCreateAllBackend, UpdateOrCreateAllBackend};
 pub use crate::defaults::{lazy, LazyDefaults};
 pub use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 pub use crate::key::{Key, KeyExpressionMethods, KeyValue, Lookup};

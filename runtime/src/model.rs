@@ -3,7 +3,7 @@
 use diesel::query_builder::QueryFragment;
 use diesel::{Connection, QueryResult, Table};
 
-use crate::batch::sync::GetOrCreateAllBackend;
+use crate::batch::sync::{GetOrCreateAllBackend, UpdateOrCreateAllBackend};
 use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 use crate::key::Lookup;
 use crate::unique::UniqueKey;
@@ -195,6 +195,87 @@ pub trait GetOrCreate: Model {
     {
         <C::Backend as UpdateOrCreateBackend<C, Self, K, U, D, Mk>>::update_or_create_with(
             conn, key, update, create,
+        )
+    }
+
+    /// `update_or_create` for many keys at once, with the same `values` for
+    /// every key: each key's row is updated with `values`, or the key is
+    /// inserted with them. Returns, in input order, each key's row and
+    /// whether this call created it. See
+    /// [`update_or_create_all_with`](Self::update_or_create_all_with).
+    fn update_or_create_all<C, I, K, V, Mk>(
+        conn: &mut C,
+        keys: I,
+        values: V,
+    ) -> QueryResult<Vec<(Self, bool)>>
+    where
+        C: Connection,
+        I: IntoIterator<Item = K>,
+        K: Lookup,
+        V: Clone,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: UpdateOrCreateAllBackend<C, Self, K, V, V, Mk>,
+    {
+        let create = values.clone();
+        let items = keys.into_iter().map(move |key| (key, create.clone()));
+        <C::Backend as UpdateOrCreateAllBackend<C, Self, K, V, V, Mk>>::update_or_create_all_with(
+            conn, items, values,
+        )
+    }
+
+    /// `update_or_create_with` for many keys at once: for each
+    /// `(key, create)`, in input order, the key's row after `update` was
+    /// applied to it, or the row inserted with `create` if the key had none,
+    /// and whether this call created it.
+    ///
+    /// `update` is one changeset for every existing row, applied by the
+    /// database to each row as it is when the update runs
+    /// (`uses.eq(uses + 1)` loses no concurrent increment). A row is either
+    /// updated or created by one call, never both. Keys are sorted and
+    /// merged as in [`get_or_create_all`](Self::get_or_create_all): a key
+    /// given twice is updated or created once, with the create values of its
+    /// first occurrence. `create` may be [`lazy`](crate::lazy): computed
+    /// only for keys that are inserted.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> diesel::QueryResult<()> {
+    /// # use diesel::prelude::*;
+    /// # use diesel::connection::SimpleConnection;
+    /// use diesel_get_or_create::prelude::*;
+    /// # diesel::table! { tags (id) { id -> Integer, name -> Text, uses -> Integer } }
+    /// # #[derive(Clone, Queryable, Selectable, GetOrCreate)]
+    /// # #[diesel(table_name = tags)]
+    /// # pub struct Tag { pub id: i32, #[unique] pub name: String, pub uses: i32 }
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # conn.batch_execute("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, uses INTEGER NOT NULL)")?;
+    /// Tag::get_or_create(&mut conn, tags::name.key("rust"), tags::uses.eq(5))?;
+    /// let tags = Tag::update_or_create_all_with(
+    ///     &mut conn,
+    ///     ["web", "rust"].map(|name| (tags::name.key(name), tags::uses.eq(1))),
+    ///     tags::uses.eq(tags::uses + 1),
+    /// )?;
+    /// let uses: Vec<_> = tags.iter().map(|(tag, created)| (tag.name.as_str(), tag.uses, *created)).collect();
+    /// assert_eq!(uses, [("web", 1, true), ("rust", 6, false)]);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "sqlite"))]
+    /// # fn main() {}
+    /// ```
+    fn update_or_create_all_with<C, I, K, U, D, Mk>(
+        conn: &mut C,
+        items: I,
+        update: U,
+    ) -> QueryResult<Vec<(Self, bool)>>
+    where
+        C: Connection,
+        I: IntoIterator<Item = (K, D)>,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: UpdateOrCreateAllBackend<C, Self, K, U, D, Mk>,
+    {
+        <C::Backend as UpdateOrCreateAllBackend<C, Self, K, U, D, Mk>>::update_or_create_all_with(
+            conn, items, update,
         )
     }
 }

@@ -137,7 +137,7 @@ async fn upsert<E: UpsertIo>(io: &mut E, standalone: bool) -> QueryResult<(E::Ro
 /// exceptions such as 22001 value too long, 22P02 invalid input, 22012
 /// division by zero arrive as `Unknown`), except a deadlock, which is
 /// retried instead.
-fn create_values_may_have_failed(error: &Error) -> bool {
+pub(crate) fn create_values_may_have_failed(error: &Error) -> bool {
     match error {
         Error::DatabaseError(
             DatabaseErrorKind::NotNullViolation | DatabaseErrorKind::CheckViolation,

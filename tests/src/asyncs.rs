@@ -145,6 +145,8 @@ macro_rules! same_as {
         const EXPRESSION_UNIQUE: Option<&'static str> = <$sync as TestBackend>::EXPRESSION_UNIQUE;
         const LAZY_CREATE_VALUES_ON_UPDATE: bool =
             <$sync as TestBackend>::LAZY_CREATE_VALUES_ON_UPDATE;
+        const LAZY_BATCH_CREATE_VALUES_ON_UPDATE: bool =
+            <$sync as TestBackend>::LAZY_BATCH_CREATE_VALUES_ON_UPDATE;
         const STATEMENTS: Statements = <$sync as TestBackend>::STATEMENTS;
         const STATEMENTS_IN_TRANSACTION: Statements =
             <$sync as TestBackend>::STATEMENTS_IN_TRANSACTION;
@@ -246,6 +248,10 @@ mod sqlite {
             <crate::sqlite::Sqlite as TestBackend>::BATCH_MISS;
         const BATCH_MISS_IN_TRANSACTION: crate::backend::Count =
             <crate::sqlite::Sqlite as TestBackend>::BATCH_MISS_IN_TRANSACTION;
+        const BATCH_UPDATE: (crate::backend::Count, crate::backend::Count) =
+            <crate::sqlite::Sqlite as TestBackend>::BATCH_UPDATE;
+        const BATCH_UPDATE_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
+            <crate::sqlite::Sqlite as TestBackend>::BATCH_UPDATE_IN_TRANSACTION;
         same_as!(Sqlite, "sqlite-async");
         type Conn = AsyncConn<SqliteWrapper>;
         type Db = AsyncDb<TestDb>;
@@ -295,6 +301,10 @@ pub mod postgres {
         const BATCH_MISS: crate::backend::Count = <crate::pg::Postgres as TestBackend>::BATCH_MISS;
         const BATCH_MISS_IN_TRANSACTION: crate::backend::Count =
             <crate::pg::Postgres as TestBackend>::BATCH_MISS_IN_TRANSACTION;
+        const BATCH_UPDATE: (crate::backend::Count, crate::backend::Count) =
+            <crate::pg::Postgres as TestBackend>::BATCH_UPDATE;
+        const BATCH_UPDATE_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
+            <crate::pg::Postgres as TestBackend>::BATCH_UPDATE_IN_TRANSACTION;
         same_as!(Postgres, "postgres-async");
         type Conn = AsyncConn<AsyncPgConnection>;
         type Db = AsyncDb<TestDb>;
@@ -372,6 +382,10 @@ pub mod mysql {
         const BATCH_MISS: crate::backend::Count = <crate::my::Mysql as TestBackend>::BATCH_MISS;
         const BATCH_MISS_IN_TRANSACTION: crate::backend::Count =
             <crate::my::Mysql as TestBackend>::BATCH_MISS_IN_TRANSACTION;
+        const BATCH_UPDATE: (crate::backend::Count, crate::backend::Count) =
+            <crate::my::Mysql as TestBackend>::BATCH_UPDATE;
+        const BATCH_UPDATE_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
+            <crate::my::Mysql as TestBackend>::BATCH_UPDATE_IN_TRANSACTION;
         same_as!(Mysql, "mariadb-async");
         type Conn = AsyncConn<AsyncMysqlConnection>;
         type Db = AsyncDb<TestDb>;

@@ -183,6 +183,10 @@ pub trait TestBackend: Sized + 'static {
     /// updates (PostgreSQL, MySQL: their upsert carries them).
     const LAZY_CREATE_VALUES_ON_UPDATE: bool = false;
 
+    /// Whether `update_or_create_all_with` computes `lazy` create values of
+    /// keys it updates (PostgreSQL: its batch upsert carries them).
+    const LAZY_BATCH_CREATE_VALUES_ON_UPDATE: bool = false;
+
     /// The statements each call sends, standalone.
     const STATEMENTS: Statements;
 
@@ -194,6 +198,11 @@ pub trait TestBackend: Sized + 'static {
     /// keys is one read).
     const BATCH_MISS: Count;
     const BATCH_MISS_IN_TRANSACTION: Count;
+    /// Statements of `update_or_create_all_with` on 10 keys, standalone:
+    /// (every key updated, every key created).
+    const BATCH_UPDATE: (Count, Count);
+    /// The same inside the caller's transaction.
+    const BATCH_UPDATE_IN_TRANSACTION: (Count, Count);
 
     /// Whether a caller whose transaction failed with `err` runs it again, as
     /// an application does.

@@ -151,6 +151,7 @@ impl TestBackend for Postgres {
 
     /// The upsert carries the create values.
     const LAZY_CREATE_VALUES_ON_UPDATE: bool = true;
+    const LAZY_BATCH_CREATE_VALUES_ON_UPDATE: bool = true;
 
     const STATEMENTS: Statements = Statements {
         miss: (2, "SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING"),
@@ -172,6 +173,14 @@ impl TestBackend for Postgres {
     const BATCH_MISS_IN_TRANSACTION: Count = (
         4,
         "SELECT .. UNION ALL; SAVEPOINT, INSERT .. ON CONFLICT DO NOTHING RETURNING, RELEASE",
+    );
+    const BATCH_UPDATE: (Count, Count) = (
+        (1, "INSERT .. ON CONFLICT DO UPDATE RETURNING"),
+        (1, "INSERT .. ON CONFLICT DO UPDATE RETURNING"),
+    );
+    const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (
+        (3, "SAVEPOINT, INSERT .. ON CONFLICT DO UPDATE RETURNING, RELEASE"),
+        (3, "SAVEPOINT, INSERT .. ON CONFLICT DO UPDATE RETURNING, RELEASE"),
     );
 
     fn must_retry_transaction(err: &Error) -> bool {

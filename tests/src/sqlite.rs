@@ -133,6 +133,17 @@ impl crate::backend::TestBackend for Sqlite {
     const STATEMENTS_IN_TRANSACTION: Statements = Self::STATEMENTS;
     const BATCH_MISS: Count = (3, "SELECT .. UNION ALL; INSERT; SELECT .. UNION ALL");
     const BATCH_MISS_IN_TRANSACTION: Count = (3, "the same three");
+    const BATCH_UPDATE: (Count, Count) = (
+        (1, "UPDATE .. RETURNING"),
+        (
+            5,
+            "UPDATE .. RETURNING (no row); BEGIN, INSERT, SELECT .. UNION ALL, COMMIT",
+        ),
+    );
+    const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (
+        (1, "UPDATE .. RETURNING"),
+        (3, "UPDATE .. RETURNING (no row); INSERT; SELECT .. UNION ALL"),
+    );
 
     /// A transaction that read before another connection committed cannot
     /// write (`SQLITE_BUSY_SNAPSHOT`, which waits for nothing): it must start

@@ -7,7 +7,7 @@ use std::time::Duration;
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel::QueryResult;
 
-use super::{BatchAlgorithms, BatchIo, Found};
+use super::{BatchAlgorithms, BatchIo, BatchUpdateAlgorithms, Found, UpdateBatchIo};
 use crate::algorithm::{backoff_cap_us, StaticInfo, MAX_ATTEMPTS};
 
 /// A statement the batch algorithm asks for, with its keys.
@@ -21,6 +21,12 @@ enum Step {
     Insert(Vec<usize>),
     /// `INSERT .. ON CONFLICT DO NOTHING RETURNING` (PostgreSQL)
     InsertReturning(Vec<usize>),
+    /// `UPDATE .. WHERE <keys>` (MySQL)
+    Update(Vec<usize>),
+    /// `UPDATE .. WHERE <keys> RETURNING` (PostgreSQL, SQLite)
+    UpdateReturning(Vec<usize>),
+    /// `INSERT .. ON CONFLICT DO UPDATE .. RETURNING` (PostgreSQL)
+    Upsert(Vec<usize>),
     Begin,
     Commit,
     Rollback,
@@ -32,6 +38,8 @@ use Step::*;
 #[derive(Debug)]
 enum Reply {
     Rows(Vec<(usize, &'static str)>),
+    /// Rows of an upsert, and whether it inserted each.
+    Upserted(Vec<(usize, &'static str, bool)>),
     Count(usize),
     Done,
     Fail(Error),
@@ -41,6 +49,8 @@ use Reply::*;
 struct Script {
     keys: usize,
     in_transaction: bool,
+    /// Whether the changeset of `update_or_create_all_with` is empty.
+    noop: bool,
     script: VecDeque<(Step, Reply)>,
     log: Vec<Step>,
     runs: u32,
@@ -51,6 +61,7 @@ impl Script {
         Script {
             keys,
             in_transaction,
+            noop: false,
             script: script.into(),
             log: Vec::new(),
             runs: 1,
@@ -89,6 +100,23 @@ impl Script {
         mut self,
     ) -> (QueryResult<Found<&'static str>>, Vec<Step>) {
         let result = crate::driver::sync::block_on(DB::get_or_create_all(&mut self));
+        self.finish(result)
+    }
+
+    /// Run backend `DB`'s `update_or_create_all_with` to the script's end.
+    fn play_update<DB: BatchUpdateAlgorithms<Script>>(
+        mut self,
+    ) -> (QueryResult<Found<&'static str>>, Vec<Step>) {
+        let result = crate::driver::sync::block_on(super::update_or_create_all_with::<DB, _>(
+            &mut self,
+        ));
+        self.finish(result)
+    }
+
+    fn finish(
+        self,
+        result: QueryResult<Found<&'static str>>,
+    ) -> (QueryResult<Found<&'static str>>, Vec<Step>) {
         assert!(
             self.script.is_empty(),
             "stopped before the script's end; steps: {:?}, left: {:?}",
@@ -147,6 +175,44 @@ impl BatchIo for Script {
         assert!(pause.as_micros() as u64 <= backoff_cap_us(self.runs));
         self.runs += 1;
         self.done(Pause).unwrap();
+    }
+}
+
+impl UpdateBatchIo for Script {
+    fn update_is_noop(&self) -> QueryResult<bool> {
+        Ok(self.noop)
+    }
+
+    async fn update(&mut self, which: &[usize]) -> QueryResult<usize> {
+        match self.next(Update(which.to_vec())) {
+            Count(n) => Ok(n),
+            Fail(error) => Err(error),
+            reply => panic!("{reply:?}"),
+        }
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl super::UpdateReturningBatchIo for Script {
+    async fn update_returning(
+        &mut self,
+        which: &[usize],
+    ) -> QueryResult<Vec<(usize, &'static str)>> {
+        self.rows(UpdateReturning(which.to_vec()))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl super::UpsertBatchIo for Script {
+    async fn upsert(
+        &mut self,
+        which: &[usize],
+    ) -> QueryResult<Vec<(usize, (&'static str, bool))>> {
+        match self.next(Upsert(which.to_vec())) {
+            Upserted(rows) => Ok(rows.into_iter().map(|(i, r, c)| (i, (r, c))).collect()),
+            Fail(error) => Err(error),
+            reply => panic!("an upsert cannot reply {reply:?}"),
+        }
     }
 }
 
@@ -528,4 +594,402 @@ fn mysql_a_deadlock_runs_again_standalone_and_is_returned_in_a_transaction() {
             _
         ))
     ));
+}
+
+/// `update_or_create_all_with`, every backend's branches.
+mod update {
+    use super::*;
+
+    fn deadlock() -> Error {
+        error(
+            DatabaseErrorKind::Unknown,
+            "Deadlock found when trying to get lock; try restarting transaction",
+        )
+    }
+
+    #[cfg(feature = "postgres")]
+    mod postgres {
+        use diesel::pg::Pg;
+
+        use super::*;
+
+        #[test]
+        fn one_upsert_updates_and_creates_in_key_order() {
+            let (found, steps) = Script::new(
+                2,
+                false,
+                vec![(
+                    Upsert(v(&[0, 1])),
+                    Upserted(vec![(0, "a", true), (1, "b", false)]),
+                )],
+            )
+            .play_update::<Pg>();
+            assert_eq!(ok(found), [("a", true), ("b", false)]);
+            assert_eq!(steps.len(), 1);
+        }
+
+        #[test]
+        fn inside_a_transaction_the_upsert_runs_in_a_savepoint() {
+            let (found, _) = Script::new(
+                1,
+                true,
+                vec![
+                    (Begin, Done),
+                    (Upsert(v(&[0])), Upserted(vec![(0, "a", false)])),
+                    (Commit, Done),
+                ],
+            )
+            .play_update::<Pg>();
+            assert_eq!(ok(found), [("a", false)]);
+        }
+
+        #[test]
+        fn create_values_that_cannot_form_a_row_update_the_existing_keys_and_fail_the_others() {
+            let null = || error(DatabaseErrorKind::NotNullViolation, "null value");
+            let (found, _) = Script::new(
+                2,
+                false,
+                vec![
+                    (Upsert(v(&[0, 1])), Fail(null())),
+                    (UpdateReturning(v(&[0, 1])), rows(&[(1, "b")])),
+                    (InsertReturning(v(&[0])), Fail(null())),
+                ],
+            )
+            .play_update::<Pg>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(DatabaseErrorKind::NotNullViolation, _))
+            ));
+            // With every key's row present, the update is the answer.
+            let (found, _) = Script::new(
+                1,
+                false,
+                vec![
+                    (Upsert(v(&[0])), Fail(null())),
+                    (UpdateReturning(v(&[0])), rows(&[(0, "a")])),
+                ],
+            )
+            .play_update::<Pg>();
+            assert_eq!(ok(found), [("a", false)]);
+        }
+
+        #[test]
+        fn a_duplicate_on_another_index_runs_the_upsert_again() {
+            // A concurrent caller committed key 1 with the same value of
+            // another unique column: the key's row is now there to update.
+            let (found, _) = Script::new(
+                2,
+                false,
+                vec![
+                    (Upsert(v(&[0, 1])), Fail(duplicate())),
+                    (
+                        Upsert(v(&[0, 1])),
+                        Upserted(vec![(0, "a", true), (1, "b", false)]),
+                    ),
+                ],
+            )
+            .play_update::<Pg>();
+            assert_eq!(ok(found), [("a", true), ("b", false)]);
+        }
+
+        #[test]
+        fn a_second_duplicate_updates_what_exists_and_inserts_the_rest() {
+            let (found, _) = Script::new(
+                2,
+                true,
+                vec![
+                    (Begin, Done),
+                    (Upsert(v(&[0, 1])), Fail(duplicate())),
+                    (Rollback, Done),
+                    (Begin, Done),
+                    (Upsert(v(&[0, 1])), Fail(duplicate())),
+                    (Rollback, Done),
+                    (UpdateReturning(v(&[0, 1])), rows(&[(1, "b")])),
+                    (Begin, Done),
+                    (InsertReturning(v(&[0])), Fail(duplicate())),
+                    (Rollback, Done),
+                    // No row for key 0: its own create values collide.
+                    (Read(v(&[0])), rows(&[])),
+                    (Begin, Done),
+                    (Upsert(v(&[0])), Fail(duplicate())),
+                    (Rollback, Done),
+                    (Begin, Done),
+                    (Upsert(v(&[0])), Fail(duplicate())),
+                    (Rollback, Done),
+                    (UpdateReturning(v(&[0])), rows(&[])),
+                    (Begin, Done),
+                    (InsertReturning(v(&[0])), Fail(duplicate())),
+                    (Rollback, Done),
+                    (Read(v(&[0])), rows(&[])),
+                ],
+            )
+            .play_update::<Pg>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+            ));
+        }
+
+        #[test]
+        fn a_key_a_concurrent_caller_inserted_is_updated_not_created() {
+            let (found, _) = Script::new(
+                1,
+                false,
+                vec![
+                    (Upsert(v(&[0])), Fail(duplicate())),
+                    (Upsert(v(&[0])), Fail(duplicate())),
+                    (UpdateReturning(v(&[0])), rows(&[])),
+                    // Skipped: committed by a concurrent caller since.
+                    (InsertReturning(v(&[0])), rows(&[])),
+                    (Read(v(&[0])), rows(&[(0, "theirs")])),
+                    // The next attempt updates it.
+                    (Upsert(v(&[0])), Upserted(vec![(0, "updated", false)])),
+                ],
+            )
+            .play_update::<Pg>();
+            assert_eq!(ok(found), [("updated", false)]);
+        }
+
+        #[test]
+        fn a_serialization_failure_runs_again_standalone_without_updating_twice() {
+            let mut keys = vec![];
+            for i in 0..super::super::super::CHUNK + 1 {
+                keys.push(i);
+            }
+            let (first, second) = keys.split_at(super::super::super::CHUNK);
+            let first_rows: Vec<(usize, &'static str, bool)> =
+                first.iter().map(|&i| (i, "a", false)).collect();
+            let (found, _) = Script::new(
+                keys.len(),
+                false,
+                vec![
+                    (Upsert(first.to_vec()), Upserted(first_rows)),
+                    (Upsert(second.to_vec()), Fail(serialization_failure())),
+                    (Pause, Done),
+                    // The committed first chunk is not updated again.
+                    (Upsert(second.to_vec()), Upserted(vec![(keys.len() - 1, "b", true)])),
+                ],
+            )
+            .play_update::<Pg>();
+            assert_eq!(ok(found).last(), Some(&("b", true)));
+        }
+
+        #[test]
+        fn an_empty_changeset_is_get_or_create_all() {
+            let mut script = Script::new(1, false, vec![(Read(v(&[0])), rows(&[(0, "a")]))]);
+            script.noop = true;
+            let (found, _) = script.play_update::<Pg>();
+            assert_eq!(ok(found), [("a", false)]);
+        }
+    }
+
+    #[cfg(feature = "mysql")]
+    mod mysql {
+        use diesel::mysql::Mysql;
+
+        use super::*;
+
+        #[test]
+        fn a_read_first_then_the_update_and_its_locking_read_in_a_transaction_then_the_insert() {
+            let (found, steps) = Script::new(
+                3,
+                false,
+                vec![
+                    (Read(v(&[0, 1, 2])), rows(&[(1, "b")])),
+                    (Begin, Done),
+                    (Update(v(&[1])), Count(1)),
+                    (ReadShared(v(&[1])), rows(&[(1, "b2")])),
+                    (Commit, Done),
+                    (Begin, Done),
+                    (Insert(v(&[0, 2])), Count(2)),
+                    (Read(v(&[0, 2])), rows(&[(0, "a"), (2, "c")])),
+                    (Commit, Done),
+                ],
+            )
+            .play_update::<Mysql>();
+            assert_eq!(ok(found), [("a", true), ("b2", false), ("c", true)]);
+            assert_eq!(steps.len(), 9);
+        }
+
+        #[test]
+        fn inside_a_transaction_no_transaction_of_its_own() {
+            let (found, _) = Script::new(
+                2,
+                true,
+                vec![
+                    (Read(v(&[0, 1])), rows(&[(0, "a")])),
+                    (Update(v(&[0])), Count(1)),
+                    (ReadShared(v(&[0])), rows(&[(0, "a2")])),
+                    (Insert(v(&[1])), Count(1)),
+                    (Read(v(&[1])), rows(&[(1, "b")])),
+                ],
+            )
+            .play_update::<Mysql>();
+            assert_eq!(ok(found), [("a2", false), ("b", true)]);
+        }
+
+        #[test]
+        fn a_key_a_concurrent_caller_inserted_is_updated_without_reading_it_again() {
+            let (found, _) = Script::new(
+                1,
+                true,
+                vec![
+                    (Read(v(&[0])), rows(&[])),
+                    (Insert(v(&[0])), Fail(duplicate())),
+                    (ReadShared(v(&[0])), rows(&[(0, "theirs")])),
+                    // Known to exist: a plain read in the caller's snapshot
+                    // would not see it.
+                    (Update(v(&[0])), Count(1)),
+                    (ReadShared(v(&[0])), rows(&[(0, "updated")])),
+                ],
+            )
+            .play_update::<Mysql>();
+            assert_eq!(ok(found), [("updated", false)]);
+        }
+
+        #[test]
+        fn a_row_deleted_before_the_update_is_inserted() {
+            let (found, _) = Script::new(
+                1,
+                true,
+                vec![
+                    (Read(v(&[0])), rows(&[(0, "old")])),
+                    (Update(v(&[0])), Count(0)),
+                    (ReadShared(v(&[0])), rows(&[])),
+                    (Insert(v(&[0])), Count(1)),
+                    (Read(v(&[0])), rows(&[(0, "new")])),
+                ],
+            )
+            .play_update::<Mysql>();
+            assert_eq!(ok(found), [("new", true)]);
+        }
+
+        #[test]
+        fn a_read_that_finds_more_rows_than_the_update_matched_undoes_the_step_and_tries_again() {
+            let (found, _) = Script::new(
+                1,
+                false,
+                vec![
+                    (Read(v(&[0])), rows(&[(0, "old")])),
+                    (Begin, Done),
+                    // Deleted, then created again by a concurrent caller
+                    // between the update and the read.
+                    (Update(v(&[0])), Count(0)),
+                    (ReadShared(v(&[0])), rows(&[(0, "theirs")])),
+                    (Rollback, Done),
+                    // The insert finds it; the next attempt updates it.
+                    (Begin, Done),
+                    (Insert(v(&[0])), Fail(duplicate())),
+                    (ReadShared(v(&[0])), rows(&[(0, "theirs")])),
+                    (Commit, Done),
+                    (Begin, Done),
+                    (Update(v(&[0])), Count(1)),
+                    (ReadShared(v(&[0])), rows(&[(0, "updated")])),
+                    (Commit, Done),
+                ],
+            )
+            .play_update::<Mysql>();
+            assert_eq!(ok(found), [("updated", false)]);
+        }
+
+        #[test]
+        fn in_a_transaction_a_row_replaced_under_the_update_is_a_serialization_failure() {
+            let (found, _) = Script::new(
+                1,
+                true,
+                vec![
+                    (Read(v(&[0])), rows(&[(0, "old")])),
+                    (Update(v(&[0])), Count(0)),
+                    (ReadShared(v(&[0])), rows(&[(0, "theirs")])),
+                ],
+            )
+            .play_update::<Mysql>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(
+                    DatabaseErrorKind::SerializationFailure,
+                    _
+                ))
+            ));
+        }
+
+        #[test]
+        fn a_deadlock_is_returned_in_a_transaction() {
+            let (found, _) = Script::new(
+                1,
+                true,
+                vec![
+                    (Read(v(&[0])), rows(&[(0, "a")])),
+                    (Update(v(&[0])), Fail(deadlock())),
+                ],
+            )
+            .play_update::<Mysql>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(
+                    DatabaseErrorKind::SerializationFailure,
+                    _
+                ))
+            ));
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    mod sqlite {
+        use diesel::sqlite::Sqlite;
+
+        use super::*;
+
+        #[test]
+        fn update_returning_then_the_insert_and_its_read_in_a_transaction() {
+            let (found, steps) = Script::new(
+                2,
+                false,
+                vec![
+                    (UpdateReturning(v(&[0, 1])), rows(&[(1, "b")])),
+                    (Begin, Done),
+                    (Insert(v(&[0])), Count(1)),
+                    (Read(v(&[0])), rows(&[(0, "a")])),
+                    (Commit, Done),
+                ],
+            )
+            .play_update::<Sqlite>();
+            assert_eq!(ok(found), [("a", true), ("b", false)]);
+            assert_eq!(steps.len(), 5);
+        }
+
+        #[test]
+        fn a_key_another_connection_inserted_first_is_updated() {
+            let (found, _) = Script::new(
+                1,
+                true,
+                vec![
+                    (UpdateReturning(v(&[0])), rows(&[])),
+                    (Insert(v(&[0])), Fail(duplicate())),
+                    (Read(v(&[0])), rows(&[(0, "theirs")])),
+                    (UpdateReturning(v(&[0])), rows(&[(0, "updated")])),
+                ],
+            )
+            .play_update::<Sqlite>();
+            assert_eq!(ok(found), [("updated", false)]);
+        }
+
+        #[test]
+        fn keys_deleted_after_every_attempt_give_up() {
+            let mut script = vec![];
+            for _ in 0..MAX_ATTEMPTS {
+                script.push((UpdateReturning(v(&[0])), rows(&[])));
+                script.push((Insert(v(&[0])), Fail(duplicate())));
+                script.push((Read(v(&[0])), rows(&[(0, "theirs")])));
+            }
+            let (found, _) = Script::new(1, true, script).play_update::<Sqlite>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(
+                    DatabaseErrorKind::SerializationFailure,
+                    _
+                ))
+            ));
+        }
+    }
 }

@@ -13,15 +13,39 @@ use crate::schema::*;
 use crate::suite::count_users;
 use crate::{assert_unique_violation, query};
 
-/// `Model::get_or_create_all(conn, items)` on a sync connection of the
-/// suites (the batch forms have no async API yet).
+/// `Model::get_or_create_all(conn, items)` on any connection of the suites,
+/// through the sync API or, on an async connection, the async API (the
+/// `update:` and `update_with:` forms have no async API yet).
 #[macro_export]
 macro_rules! call_all {
+    ($conn:expr, $model:ident, update_with: $update:expr, $items:expr $(,)?) => {
+        $crate::dispatch!(
+            $conn,
+            |c| <$model as ::diesel_get_or_create::GetOrCreate>::update_or_create_all_with(
+                c, $items, $update
+            ),
+            async |_a| unreachable!("update_or_create_all_with has no async form"),
+        )
+    };
+    ($conn:expr, $model:ident, update: $values:expr, $keys:expr $(,)?) => {
+        $crate::dispatch!(
+            $conn,
+            |c| <$model as ::diesel_get_or_create::GetOrCreate>::update_or_create_all(
+                c, $keys, $values
+            ),
+            async |_a| unreachable!("update_or_create_all has no async form"),
+        )
+    };
     ($conn:expr, $model:ident, $items:expr $(,)?) => {
         $crate::dispatch!(
             $conn,
             |c| <$model as ::diesel_get_or_create::GetOrCreate>::get_or_create_all(c, $items),
-            async |_a| unreachable!("get_or_create_all has no async form"),
+            async |a| {
+                <$model as ::diesel_get_or_create::asynchronous::GetOrCreate>::get_or_create_all(
+                    a, $items,
+                )
+                .await
+            },
         )
     };
 }

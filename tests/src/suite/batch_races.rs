@@ -86,7 +86,40 @@ macro_rules! batch_race_tests {
                 )*
             }
 
-            $crate::suite_tests!($backend, batch_races: [naive_batch_fails_the_race]);
+            mod updating {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(
+                    #[test]
+                    fn $name() {
+                        $crate::suite::batch_races::stress_batch_update::<$backend>(
+                            $crate::backend::Isolation::$isolation,
+                            $crate::backend::Mode::$mode,
+                        )
+                    }
+                )*
+
+                mod overlapping {
+                    #[allow(unused_imports)]
+                    use super::*;
+
+                    $(
+                        #[test]
+                        fn $name() {
+                            $crate::suite::batch_races::stress_batch_update_overlapping::<$backend>(
+                                $crate::backend::Isolation::$isolation,
+                                $crate::backend::Mode::$mode,
+                            )
+                        }
+                    )*
+                }
+            }
+
+            $crate::suite_tests!($backend, batch_races: [
+                naive_batch_fails_the_race,
+                naive_batch_update_fails_the_race,
+            ]);
         }
     };
 }
@@ -102,6 +135,74 @@ fn get_all<C: AsConnRef>(conn: &mut C, keys: &[String]) -> QueryResult<Vec<(User
         keys.iter()
             .map(|e| (users::email.key(e.as_str()), names(e, e, "R")))
     )
+}
+
+/// `update_or_create_all_with`: each key's `visits` incremented, or the key
+/// created with 1.
+fn update_all<C: AsConnRef>(conn: &mut C, keys: &[String]) -> QueryResult<Vec<(User, bool)>> {
+    crate::call_all!(
+        conn,
+        User,
+        update_with: users::visits.eq(users::visits + 1),
+        keys.iter().map(|e| (
+            users::email.key(e.as_str()),
+            (names(e, e, "R"), users::visits.eq(1))
+        ))
+    )
+}
+
+/// A hand-written batch upsert: read the keys' rows, increment the existing
+/// ones with one `UPDATE`, insert the missing ones with one multi-row
+/// `INSERT` in the caller's order, read again.
+fn naive_update_all<C: AsConnRef>(
+    conn: &mut C,
+    keys: &[String],
+) -> QueryResult<Vec<(User, bool)>> {
+    let existing: Vec<String> = query!(
+        conn,
+        load::<String>,
+        users::table
+            .filter(users::email.eq_any(keys))
+            .select(users::email)
+    )?;
+    query!(
+        conn,
+        execute,
+        diesel::update(users::table.filter(users::email.eq_any(&existing)))
+            .set(users::visits.eq(users::visits + 1))
+    )?;
+    let missing: Vec<_> = keys
+        .iter()
+        .filter(|k| !existing.contains(k))
+        .map(|k| {
+            (
+                users::email.eq(k.as_str()),
+                names(k, k, "R"),
+                users::visits.eq(1),
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        crate::dispatch!(
+            conn,
+            |c| diesel::insert_into(users::table).values(missing).execute(c),
+            async |_a| unreachable!("the batch races run on sync connections"),
+        )?;
+    }
+    let all: Vec<User> = query!(
+        conn,
+        load::<User>,
+        users::table
+            .filter(users::email.eq_any(keys))
+            .select(User::as_select())
+    )?;
+    let mut all: BTreeMap<String, User> = all.into_iter().map(|u| (u.email.clone(), u)).collect();
+    keys.iter()
+        .map(|k| {
+            let user = all.remove(k).ok_or(Error::NotFound)?;
+            Ok((user, !existing.contains(k)))
+        })
+        .collect()
 }
 
 /// A hand-written batch: read the keys' rows, insert the missing ones with
@@ -713,5 +814,143 @@ pub fn naive_batch_fails_the_race<B: TestBackend>() {
     assert!(
         failed > 0,
         "the naive batch passed every round: the race is not exercised"
+    );
+}
+
+/// [`CALLERS`] callers each sending the same [`KEYS`] keys to
+/// `update_or_create_all_with` (`visits + 1`, or created with 1) in an order
+/// of its own, [`ROUNDS`] rounds, at one isolation level, standalone or
+/// inside the callers' transactions: see [`batch_update_race`].
+pub fn stress_batch_update<B: TestBackend>(isolation: Isolation, mode: Mode) {
+    batch_update_race::<B>(isolation, mode, "update", shuffled);
+}
+
+/// [`stress_batch_update`] with the batches of [`stress_batch_overlapping`]:
+/// each caller about [`SUBSET`] of the round's keys, [`REPEATS`] of them
+/// twice.
+pub fn stress_batch_update_overlapping<B: TestBackend>(isolation: Isolation, mode: Mode) {
+    batch_update_race::<B>(isolation, mode, "update-overlap", overlapping);
+}
+
+/// Callers sending `update_or_create_all_with` (`visits + 1`, or created
+/// with 1) the batches `batch` makes. Besides the properties of
+/// [`stress_batch`] (one row and one creator per key, no error): each key
+/// ends with `visits` = the number of callers that sent it (no update lost),
+/// and those callers got its row with `visits` 1, 2, .. once each (every
+/// call returned exactly the row it wrote; a key repeated in a batch is
+/// updated once). No deadlock may happen standalone on PostgreSQL and
+/// SQLite; MariaDB's are printed (see [`stress_batch_overlapping`]).
+fn batch_update_race<B: TestBackend>(isolation: Isolation, mode: Mode, prefix: &str, batch: MakeBatch) {
+    let level = isolation.sql();
+    let db = B::Db::new(&format!("batch_{prefix}_{level}_{mode:?}").replace('-', "_"));
+    let mut cs = callers::<B>(&db, isolation, CALLERS);
+    let retries = AtomicUsize::new(0);
+    let returned: std::sync::Mutex<BTreeMap<String, Vec<i32>>> = Default::default();
+    let out = batch_race(&mut cs, 0..ROUNDS, prefix, batch, |c, keys| {
+        let result = call::<B>(c, keys, update_all, mode, &retries);
+        if let Ok(rows) = &result {
+            let rows: BTreeMap<&str, i32> = rows
+                .iter()
+                .map(|(user, _)| (user.email.as_str(), user.visits))
+                .collect();
+            let mut returned = returned.lock().unwrap();
+            for (email, visits) in rows {
+                returned.entry(email.to_owned()).or_default().push(visits);
+            }
+        }
+        result
+    });
+    let (aborted, deadlocks) = aborts(&cs);
+    let (rows, errors, most_aborts) = totals(&out);
+    report(
+        B::NAME,
+        level,
+        mode.label(),
+        &format!("{prefix} {KEYS} keys"),
+        CALLERS,
+        CALLERS * ROUNDS,
+        rows,
+        errors,
+        retries.load(Ordering::Relaxed),
+        aborted,
+        most_aborts,
+        deadlocks,
+    );
+    contention(
+        &format!("batch {prefix} on {} {level} {}", B::NAME, mode.label()),
+        &out,
+    );
+    let mut failures: Vec<String> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.check().err().map(|e| format!("round {i}: {e}")))
+        .collect();
+    let stored: BTreeMap<String, i32> = query!(
+        &mut cs[0].conn,
+        load::<(String, i32)>,
+        users::table
+            .filter(users::email.like(format!("{prefix}-%")))
+            .select((users::email, users::visits))
+    )
+    .unwrap()
+    .into_iter()
+    .collect();
+    let returned = returned.into_inner().unwrap();
+    let wrong: Vec<(&String, &Vec<i32>, Option<&i32>)> = returned
+        .iter()
+        .filter(|(email, got)| {
+            let mut got = (*got).clone();
+            got.sort_unstable();
+            let expected: Vec<i32> = (1..=got.len() as i32).collect();
+            got != expected || stored.get(*email) != Some(&(got.len() as i32))
+        })
+        .map(|(email, got)| (email, got, stored.get(email)))
+        .collect();
+    if !wrong.is_empty() || returned.len() != stored.len() {
+        failures.push(format!(
+            "{} of {} keys whose callers did not get visits 1..=n once each, or whose row \
+             does not have n visits (first: {:?})",
+            wrong.len(),
+            stored.len(),
+            wrong.first()
+        ));
+    }
+    assert!(failures.is_empty(), "{level} {mode:?}: {failures:#?}");
+    if mode == Mode::Standalone && !overlapping_batches_may_deadlock::<B>() {
+        assert_eq!(
+            deadlocks, 0,
+            "{level} standalone: batch updates in canonical order deadlocked"
+        );
+    }
+}
+
+/// The race of [`stress_batch_update`] run by a naive batch upsert
+/// ([`naive_update_all`]), standalone, must fail a round.
+pub fn naive_batch_update_fails_the_race<B: TestBackend>() {
+    let db = B::Db::new("batch_update_naive");
+    let isolation = B::NAIVE_ISOLATION;
+    let mut cs = callers::<B>(&db, isolation, CALLERS);
+    let mut out = batch_race(&mut cs, 0..ROUNDS, "naive-update", shuffled, naive_update_all);
+    while out.iter().all(|r| r.check().is_ok()) && out.len() < NAIVE_MAX_ROUNDS {
+        let round = out.len();
+        out.extend(batch_race(
+            &mut cs,
+            round..round + 1,
+            "naive-update",
+            shuffled,
+            naive_update_all,
+        ));
+    }
+    let (_, errors, _) = totals(&out);
+    let failed = out.iter().filter(|r| r.check().is_err()).count();
+    let _ = writeln!(
+        std::io::stderr(),
+        "      naive batch update on {}: {failed} of {} rounds failed, {errors} failed calls",
+        B::NAME,
+        out.len(),
+    );
+    assert!(
+        failed > 0,
+        "the naive batch update passed every round: the race is not exercised"
     );
 }

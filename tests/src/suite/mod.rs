@@ -16,6 +16,7 @@ use crate::{call, query};
 
 pub mod batch;
 pub mod batch_races;
+pub mod batch_update;
 pub mod behaviour;
 pub mod constraints;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -48,6 +49,15 @@ macro_rules! suite_tests {
             conflict_on_a_column_outside_the_key_is_an_error_and_touches_nothing,
             defaults_that_repeat_a_key_column_are_refused_by_the_database,
             inside_an_outer_transaction_which_stays_usable_after_an_error,
+        ]);
+    };
+    ($backend:ty, batch_update) => {
+        $crate::suite_tests!($backend, batch_update: [
+            batch_update_updates_existing_rows_creates_the_others_in_input_order,
+            batch_update_with_the_same_values_lazy_create_and_empty_changeset,
+            batch_update_statements_standalone_and_in_a_transaction,
+            batch_update_larger_than_a_chunk,
+            batch_update_conflict_on_another_unique_column_is_an_error,
         ]);
     };
     ($backend:ty, batch) => {

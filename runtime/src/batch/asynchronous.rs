@@ -1,0 +1,435 @@
+//! The batch statements on any `diesel_async::AsyncConnection` (a plain
+//! connection, a pooled one that derefs to it, or
+//! `SyncConnectionWrapper<SqliteConnection>`): the algorithms of
+//! [`super`], each step awaited, with the statements of the sync API.
+
+use core::future::Future;
+use core::time::Duration;
+
+use diesel::backend::Backend;
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::{QueryMetadata, Selectable};
+use diesel::query_builder::{QueryFragment, QueryId};
+use diesel::query_source::QuerySource;
+use diesel::sql_types::Integer;
+use diesel::{Insertable, QueryResult, SelectableHelper};
+use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
+
+use super::{
+    insert_rows, positions, Batch, BatchAlgorithms, BatchIo, BatchLock, InsertRows, SelectKeys,
+};
+use crate::call::SelectionOf;
+use crate::defaults::InsertRow;
+use crate::key::{Lookup, LookupFilter};
+use crate::model::Model;
+use crate::query::From;
+
+/// An async connection and one batch: what the batch algorithm's steps run
+/// on.
+pub struct AsyncBatchIo<'c, C, M, K, D, Mk, U = ()>
+where
+    M: Model,
+    D: InsertRow<M::Table, K, Mk>,
+{
+    pub(crate) conn: &'c mut C,
+    pub(crate) batch: Batch<M, K, D, Mk, U>,
+}
+
+/// The batch statements of `Self` on async connection `C`: diesel-async's
+/// loading bounds, stated once. A statement borrows the batch's keys while
+/// it runs, so those must be `Sync`.
+pub trait AsyncBatchStatements<C: AsyncConnection> {
+    /// The row: the model.
+    type Row;
+    /// See [`BatchIo::read`].
+    fn read(
+        &self,
+        conn: &mut C,
+        which: &[usize],
+        lock: bool,
+    ) -> impl Future<Output = QueryResult<Vec<(usize, Self::Row)>>> + Send;
+    /// See [`BatchIo::insert`].
+    fn insert(
+        &mut self,
+        conn: &mut C,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<usize>> + Send;
+}
+
+impl<C, DB, M, K, D, Mk, U> AsyncBatchStatements<C> for Batch<M, K, D, Mk, U>
+where
+    C: AsyncConnection<Backend = DB>,
+    DB: Backend + BatchLock + QueryMetadata<(Integer, SelectionOf<M, DB>)> + Send + 'static,
+    DB: AsyncInsertRows<C, M, D::Row>,
+    M: Model + Selectable<DB> + Send + 'static,
+    M::Table: Send,
+    M::SelectExpression: QueryId + Send,
+    (i32, M): FromSqlRow<(Integer, SelectionOf<M, DB>), DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB> + Send,
+    SelectionOf<M, DB>: QueryFragment<DB>,
+    K: Lookup + LookupFilter<DB> + Ord + Clone + Sync,
+    D: InsertRow<M::Table, K, Mk>,
+    D::Row: Clone,
+    DB::Lock: Send,
+{
+    type Row = M;
+
+    fn read(
+        &self,
+        conn: &mut C,
+        which: &[usize],
+        lock: bool,
+    ) -> impl Future<Output = QueryResult<Vec<(usize, M)>>> + Send {
+        // The statement borrows the keys only: the batch need not be `Sync`.
+        let query = SelectKeys {
+            from: From::of(M::table()),
+            keys: self.keys(which),
+            select: M::as_select(),
+            lock: lock.then(DB::Lock::default),
+        };
+        async move { positions(which, query.load::<(i32, M)>(conn).await?) }
+    }
+
+    fn insert(
+        &mut self,
+        conn: &mut C,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<usize>> + Send {
+        DB::insert_rows(conn, self.rows(which))
+    }
+}
+
+impl<C, M, K, D, Mk, U> BatchIo for AsyncBatchIo<'_, C, M, K, D, Mk, U>
+where
+    C: AsyncConnection,
+    M: Model + Send,
+    K: Send,
+    D: InsertRow<M::Table, K, Mk> + Send,
+    D::Row: Send,
+    Mk: Send,
+    U: Send,
+    Batch<M, K, D, Mk, U>: AsyncBatchStatements<C, Row = M>,
+{
+    type Row = M;
+
+    fn in_transaction(&mut self) -> QueryResult<bool> {
+        let status = C::TransactionManager::transaction_manager_status_mut(self.conn);
+        Ok(status.transaction_depth()?.is_some())
+    }
+
+    fn len(&self) -> usize {
+        self.batch.keys.len()
+    }
+
+    async fn read(&mut self, which: &[usize], lock: bool) -> QueryResult<Vec<(usize, M)>> {
+        self.batch.read(self.conn, which, lock).await
+    }
+
+    async fn insert(&mut self, which: &[usize]) -> QueryResult<usize> {
+        self.batch.insert(self.conn, which).await
+    }
+
+    async fn begin(&mut self) -> QueryResult<()> {
+        C::TransactionManager::begin_transaction(self.conn).await
+    }
+
+    async fn commit(&mut self) -> QueryResult<()> {
+        C::TransactionManager::commit_transaction(self.conn).await
+    }
+
+    async fn rollback(&mut self) -> QueryResult<()> {
+        C::TransactionManager::rollback_transaction(self.conn).await
+    }
+
+    async fn pause(&mut self, pause: Duration) {
+        tokio::time::sleep(pause).await
+    }
+}
+
+/// How backend `Self` sends a batch's plain multi-row `INSERT` of rows `R`
+/// into `M`'s table over async connection `C`: as Diesel's
+/// `insert_into(table).values(rows)` (PostgreSQL, MySQL), or as Diesel's
+/// SQLite connection sends it ([`sqlite`]).
+pub trait AsyncInsertRows<C, M, R>: Backend {
+    /// Insert `rows`: all or none.
+    #[doc(hidden)]
+    fn insert_rows(conn: &mut C, rows: Vec<R>) -> impl Future<Output = QueryResult<usize>> + Send;
+}
+
+/// `AsyncInsertRows` for the backends whose async connections run Diesel's
+/// multi-row insert as it is.
+macro_rules! plain_insert_rows {
+    ($($feature:literal: $backend:ty;)*) => {$(
+        #[cfg(feature = $feature)]
+        impl<C, M, R> AsyncInsertRows<C, M, R> for $backend
+        where
+            C: AsyncConnection<Backend = $backend>,
+            M: Model,
+            R: Send,
+            Vec<R>: Insertable<M::Table>,
+            InsertRows<M, R>: QueryFragment<$backend> + QueryId + Send,
+        {
+            fn insert_rows(
+                conn: &mut C,
+                rows: Vec<R>,
+            ) -> impl Future<Output = QueryResult<usize>> + Send {
+                async move { insert_rows::<M, R>(rows).execute(conn).await }
+            }
+        }
+    )*};
+}
+
+plain_insert_rows! {
+    "postgres": diesel::pg::Pg;
+    "mysql": diesel::mysql::Mysql;
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    //! SQLite's multi-row insert through diesel-async's
+    //! `SyncConnectionWrapper`.
+    //!
+    //! Diesel renders an SQLite multi-row `INSERT` only inside its own
+    //! `SqliteConnection` (its batch insert node has no `QueryFragment<Sqlite>`,
+    //! and one with a default value, an `Option` field's `None`, is sent as
+    //! one `INSERT` per row in a transaction), so the wrapper, which renders
+    //! any other statement, cannot run it. Two ways around were possible:
+    //!
+    //! * running the sync `get_or_create_all` on the inner connection with
+    //!   the wrapper's `spawn_blocking`, which takes a `'static` closure: the
+    //!   keys and defaults would have to be `'static`, unlike on every other
+    //!   backend (keys borrowing a `&str`, `lazy` closures borrowing locals
+    //!   would not compile);
+    //! * sending Diesel's own statement: its text as Diesel renders it (its
+    //!   `debug_query`, which also says whether Diesel inserts the rows one by
+    //!   one), with the rows' bind values collected here, as the wrapper does
+    //!   for every statement. This is what is done: the statements are the
+    //!   sync API's, text and count, and the bounds are those of the other
+    //!   backends. (`collect_binds` is public while diesel-async enables
+    //!   Diesel's `i-implement-a-third-party-backend..` feature, which it
+    //!   needs for its own connections.)
+
+    use core::fmt;
+    use core::future::Future;
+
+    use diesel::backend::Backend;
+    use diesel::query_builder::{
+        debug_query, CollectedQuery, DebugQuery, InsertStatement, MoveableBindCollector,
+        QueryFragment, QueryId,
+    };
+    use diesel::result::Error;
+    use diesel::sqlite::Sqlite;
+    use diesel::{Insertable, QueryResult};
+    use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
+
+    use super::super::{insert_rows, InsertRows};
+    use super::AsyncInsertRows;
+    use crate::model::Model;
+
+    /// What Diesel's `debug_query` writes between a statement and its binds.
+    const BINDS: &str = " -- binds: ";
+
+    /// SQLite's bind values, owned.
+    type Binds =
+        <<Sqlite as Backend>::BindCollector<'static> as MoveableBindCollector<Sqlite>>::BindData;
+
+    /// How Diesel sends an SQLite multi-row insert.
+    enum Plan<R> {
+        /// One statement: its text and its binds.
+        One(CollectedQuery<Binds>),
+        /// One `INSERT` per row, in a transaction.
+        RowByRow(Vec<R>),
+    }
+
+    /// The text of `query` up to its binds, as `debug_query` writes it
+    /// (formatting stops there: the binds are not formatted).
+    fn text_before_binds(query: &impl fmt::Display) -> Option<String> {
+        struct UpToBinds(String);
+        impl fmt::Write for UpToBinds {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0.push_str(s);
+                if self.0.contains(BINDS) {
+                    return Err(fmt::Error);
+                }
+                Ok(())
+            }
+        }
+        let mut out = UpToBinds(String::new());
+        let _stopped = fmt::write(&mut out, format_args!("{query}"));
+        out.0.split_once(BINDS).map(|(sql, _)| sql.to_owned())
+    }
+
+    /// How Diesel would send `rows`, with the text it would send. (Its
+    /// statement is built from a copy of the rows: it is rendered, not sent.)
+    fn plan<M, R>(rows: Vec<R>) -> QueryResult<Plan<R>>
+    where
+        M: Model,
+        R: Insertable<M::Table> + Clone,
+        R::Values: QueryFragment<Sqlite>,
+        Vec<R>: Insertable<M::Table>,
+        for<'a> DebugQuery<'a, InsertRows<M, R>, Sqlite>: fmt::Display,
+    {
+        let statement = insert_rows::<M, R>(rows.clone());
+        let text = text_before_binds(&debug_query::<Sqlite, _>(&statement)).ok_or_else(|| {
+            Error::QueryBuilderError("Diesel could not render the batch's insert".into())
+        })?;
+        // Diesel's own debug output of a row-by-row insert.
+        if text.starts_with("BEGIN;") {
+            return Ok(Plan::RowByRow(rows));
+        }
+        // The binds of a multi-row insert are its rows' binds, in order.
+        let values: Vec<R::Values> = rows.into_iter().map(Insertable::values).collect();
+        let mut binds = <Sqlite as Backend>::BindCollector::default();
+        for row in &values {
+            row.collect_binds(&mut binds, &mut (), &Sqlite)?;
+        }
+        // Not cached, as Diesel's own multi-row insert.
+        Ok(Plan::One(CollectedQuery::new(
+            text,
+            false,
+            binds.moveable(),
+        )))
+    }
+
+    impl<C, M, R> AsyncInsertRows<C, M, R> for Sqlite
+    where
+        C: AsyncConnection<Backend = Sqlite>,
+        M: Model,
+        R: Insertable<M::Table> + Clone + Send,
+        R::Values: QueryFragment<Sqlite>,
+        Vec<R>: Insertable<M::Table>,
+        for<'a> DebugQuery<'a, InsertRows<M, R>, Sqlite>: fmt::Display,
+        InsertStatement<M::Table, R::Values>: QueryFragment<Sqlite> + QueryId + Send,
+    {
+        fn insert_rows(
+            conn: &mut C,
+            rows: Vec<R>,
+        ) -> impl Future<Output = QueryResult<usize>> + Send {
+            let plan = plan::<M, R>(rows);
+            async move {
+                let rows = match plan? {
+                    Plan::One(statement) => return statement.execute(conn).await,
+                    Plan::RowByRow(rows) => rows,
+                };
+                // What Diesel's `Connection::transaction` does.
+                C::TransactionManager::begin_transaction(conn).await?;
+                let inserted: QueryResult<usize> = async {
+                    let mut total = 0;
+                    for row in rows {
+                        let insert = diesel::insert_into(M::table()).values(row);
+                        total += insert.execute(&mut *conn).await?;
+                    }
+                    Ok(total)
+                }
+                .await;
+                match inserted {
+                    Ok(n) => C::TransactionManager::commit_transaction(conn)
+                        .await
+                        .map(|()| n),
+                    Err(error) => match C::TransactionManager::rollback_transaction(conn).await {
+                        Ok(()) | Err(Error::BrokenTransactionManager) => Err(error),
+                        Err(rollback_error) => Err(rollback_error),
+                    },
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use diesel::deserialize::FromSqlRow;
+    use diesel::expression::{QueryMetadata, Selectable};
+    use diesel::pg::Pg;
+    use diesel::query_builder::{QueryFragment, QueryId};
+    use diesel::sql_types::Integer;
+    use diesel::{Insertable, QueryResult, SelectableHelper};
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+
+    use super::super::{
+        insert_rows, positions, BatchIo, InsertReturningKeys, InsertRows, ReturningBatchIo,
+    };
+    use super::AsyncBatchIo;
+    use crate::call::SelectionOf;
+    use crate::defaults::InsertRow;
+    use crate::key::{Lookup, LookupFilter};
+    use crate::model::Model;
+    use crate::query::OnConflictDoNothing;
+
+    impl<C, M, K, D, Mk, U> ReturningBatchIo for AsyncBatchIo<'_, C, M, K, D, Mk, U>
+    where
+        C: AsyncConnection<Backend = Pg>,
+        Self: BatchIo<Row = M>,
+        M: Model + Selectable<Pg> + Send + 'static,
+        M::SelectExpression: QueryId + Send,
+        Pg: QueryMetadata<(Integer, SelectionOf<M, Pg>)>,
+        (i32, M): FromSqlRow<(Integer, SelectionOf<M, Pg>), Pg>,
+        SelectionOf<M, Pg>: QueryFragment<Pg>,
+        K: Lookup + LookupFilter<Pg> + Ord + Clone + Sync,
+        D: InsertRow<M::Table, K, Mk>,
+        D::Row: Clone,
+        Vec<D::Row>: Insertable<M::Table>,
+        InsertRows<M, D::Row>: QueryFragment<Pg> + Send,
+    {
+        async fn insert_returning(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
+            let rows = self.batch.rows(which);
+            let query = InsertReturningKeys {
+                insert: insert_rows::<M, D::Row>(rows),
+                conflict: OnConflictDoNothing::<K::Columns>::new(),
+                keys: self.batch.keys(which),
+                select: M::as_select(),
+            };
+            positions(which, query.load::<(i32, M)>(self.conn).await?)
+        }
+    }
+}
+
+/// Whether backend `Self` can run the async `get_or_create_all` for model
+/// `M` with lookups `K` and defaults `D` over async connection `C`; see
+/// [`asynchronous::GetOrCreate::get_or_create_all`](crate::asynchronous::GetOrCreate::get_or_create_all).
+///
+/// It only appears in bounds: never implement it.
+#[diagnostic::on_unimplemented(
+    message = "`get_or_create_all` cannot run for `{M}` on backend `{Self}` with these arguments",
+    label = "a requirement below is not met",
+    note = "check that the features `async` and the backend's (`sqlite`, `postgres` or `mysql`) of \
+            diesel-get-or-create are enabled, that the keys and the defaults use columns of the \
+            model's table, that the model is `Clone + Send` and derives `Queryable` and \
+            `Selectable`, that the key values are `Ord + Send + Sync` and the defaults \
+            `Clone + Send`"
+)]
+pub trait AsyncGetOrCreateAllBackend<C, M, K, D, Mk>:
+    Backend + crate::query::sealed::Sealed
+{
+    /// Run `get_or_create_all` on `conn`.
+    #[doc(hidden)]
+    fn get_or_create_all(
+        conn: &mut C,
+        items: impl IntoIterator<Item = (K, D)>,
+    ) -> impl Future<Output = QueryResult<Vec<(M, bool)>>> + Send;
+}
+
+impl<DB, C, M, K, D, Mk> AsyncGetOrCreateAllBackend<C, M, K, D, Mk> for DB
+where
+    DB: Backend + crate::query::sealed::Sealed,
+    C: AsyncConnection<Backend = DB>,
+    M: Model + Clone,
+    K: Ord + Clone + Send,
+    D: InsertRow<M::Table, K, Mk> + Send,
+    D::Row: Clone + Send,
+    for<'c> AsyncBatchIo<'c, C, M, K, D, Mk>: BatchIo<Row = M>,
+    for<'c> DB: BatchAlgorithms<AsyncBatchIo<'c, C, M, K, D, Mk>>,
+{
+    fn get_or_create_all(
+        conn: &mut C,
+        items: impl IntoIterator<Item = (K, D)>,
+    ) -> impl Future<Output = QueryResult<Vec<(M, bool)>>> + Send {
+        // The items are sorted before the future: they need not be `Send`.
+        let batch = Batch::new(items);
+        async move {
+            let mut io = AsyncBatchIo { conn, batch };
+            let found = DB::get_or_create_all(&mut io).await?;
+            Ok(io.batch.finish(found))
+        }
+    }
+}
