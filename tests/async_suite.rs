@@ -5,6 +5,7 @@
 //! `diesel_get_or_create_tests::asyncs`. Each call sends exactly the
 //! statements the sync API sends (asserted, text included).
 
+use diesel::ExpressionMethods;
 use diesel_get_or_create::KeyExpressionMethods;
 use diesel_get_or_create_tests::backend::{TestBackend, TestDatabase};
 use diesel_get_or_create_tests::counter::StatementCounter;
@@ -32,7 +33,9 @@ fn assert_same_statements(sync: StatementLogs, asynchronous: StatementLogs) {
 /// missing keys (one multi-row `INSERT`), the same keys found, missing keys
 /// whose defaults have an `Option` field (SQLite: one `INSERT` per row, in a
 /// transaction), a conflict on another unique column in each of those two
-/// forms, and missing keys inside the caller's transaction.
+/// forms, and missing keys inside the caller's transaction; then of
+/// `update_or_create_all_with` (`visits + 1`): every key existing, every key
+/// missing, and inside the caller's transaction both.
 fn batch_statements<B: TestBackend>() -> Vec<(&'static str, Vec<String>)> {
     let db = B::Db::new("batch_statement_text");
     let mut conn = db.connect();
@@ -59,6 +62,12 @@ fn batch_statements<B: TestBackend>() -> Vec<(&'static str, Vec<String>)> {
             })
             .collect::<Vec<_>>()
     };
+    let bump = || users::visits.eq(users::visits + 1);
+    let creates = |keys: &[&'static str]| {
+        keys.iter()
+            .map(|&e| (users::email.key(e), (names(e, e, "B"), users::visits.eq(1))))
+            .collect::<Vec<_>>()
+    };
     let mut logs = Vec::new();
     let mut log = |case: &'static str| {
         logs.push((case, counter.statements()));
@@ -80,11 +89,26 @@ fn batch_statements<B: TestBackend>() -> Vec<(&'static str, Vec<String>)> {
     let err = call_all!(&mut conn, User, structs(&["d1", "x2"], "a2")).unwrap_err();
     assert_unique_violation(&err);
     log("conflict on another unique column, defaults with an Option field");
+    let rows = call_all!(&mut conn, User, update_with: bump(), creates(&["a3", "a1"])).unwrap();
+    assert!(rows.iter().all(|(_, created)| !*created));
+    log("update, every key exists");
+    let rows = call_all!(&mut conn, User, update_with: bump(), creates(&["f1", "f2"])).unwrap();
+    assert!(rows
+        .iter()
+        .all(|(user, created)| *created && user.visits == 1));
+    log("update, every key missing");
     txn::begin(&mut conn);
     counter.take();
     let rows = call_all!(&mut conn, User, tuples(&["e1", "e2"], "")).unwrap();
     assert!(rows.iter().all(|(_, created)| *created));
     log("miss in a transaction");
+    let rows =
+        call_all!(&mut conn, User, update_with: bump(), creates(&["g1", "e1", "f1"])).unwrap();
+    let got: Vec<(bool, i32)> = rows.iter().map(|(u, c)| (*c, u.visits)).collect();
+    assert_eq!(got[0], (true, 1));
+    assert_eq!(got[2], (false, 2));
+    assert!(!got[1].0);
+    log("update in a transaction, one key missing");
     txn::rollback(&mut conn);
     logs
 }
@@ -111,6 +135,7 @@ mod sqlite {
 
     diesel_get_or_create_tests::suite_tests!(AsyncSqlite, behaviour);
     diesel_get_or_create_tests::suite_tests!(AsyncSqlite, batch);
+    diesel_get_or_create_tests::suite_tests!(AsyncSqlite, batch_update);
     diesel_get_or_create_tests::suite_tests!(AsyncSqlite, constraints);
     diesel_get_or_create_tests::suite_tests!(AsyncSqlite, constraints: [drift_an_expression_index_does_not_count]);
     diesel_get_or_create_tests::race_tests! {
@@ -140,6 +165,7 @@ mod postgres {
 
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, behaviour);
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, batch);
+    diesel_get_or_create_tests::suite_tests!(AsyncPostgres, batch_update);
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, constraints);
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, constraints: [drift_an_expression_index_does_not_count]);
     diesel_get_or_create_tests::suite_tests!(AsyncPostgres, interleavings);
@@ -174,6 +200,7 @@ mod mysql {
 
     diesel_get_or_create_tests::suite_tests!(AsyncMysql, behaviour);
     diesel_get_or_create_tests::suite_tests!(AsyncMysql, batch);
+    diesel_get_or_create_tests::suite_tests!(AsyncMysql, batch_update);
     diesel_get_or_create_tests::suite_tests!(AsyncMysql, constraints);
     diesel_get_or_create_tests::suite_tests!(AsyncMysql, interleavings);
     diesel_get_or_create_tests::race_tests! {

@@ -71,7 +71,7 @@ use crate::model::Model;
 use crate::unique::UniqueKey;
 use crate::verify::{ConstraintError, ConstraintReport, ModelConstraints};
 
-pub use crate::batch::asynchronous::AsyncGetOrCreateAllBackend;
+pub use crate::batch::asynchronous::{AsyncGetOrCreateAllBackend, AsyncUpdateOrCreateAllBackend};
 pub use crate::driver::asynchronous::AsyncIntrospect;
 
 /// `use diesel_get_or_create::asynchronous::prelude::*;` brings the
@@ -144,6 +144,45 @@ pub trait GetOrCreate: Model {
         K: Lookup,
         Self: UniqueKey<K::Columns>,
         C::Backend: AsyncUpdateOrCreateBackend<C, Self, K, U, D, Mk>;
+
+    /// `update_or_create` for many keys at once, with the same `values` for
+    /// every key: for each key, in input order, its row and whether this
+    /// call created it; see [`crate::GetOrCreate::update_or_create_all`].
+    /// The bounds are those of
+    /// [`update_or_create_all_with`](Self::update_or_create_all_with).
+    fn update_or_create_all<C, I, K, V, Mk>(
+        conn: &mut C,
+        keys: I,
+        values: V,
+    ) -> impl Future<Output = QueryResult<Vec<(Self, bool)>>> + Send
+    where
+        C: AsyncConnection,
+        I: IntoIterator<Item = K>,
+        K: Lookup,
+        V: Clone,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncUpdateOrCreateAllBackend<C, Self, K, V, V, Mk>;
+
+    /// `update_or_create_with` for many keys at once: for each
+    /// `(key, create)`, in input order, the key's row after `update`, or the
+    /// row created with `create`, and whether this call created it; see
+    /// [`crate::GetOrCreate::update_or_create_all_with`]. As for
+    /// [`get_or_create_all`](Self::get_or_create_all), the key values must
+    /// also be `Send + Sync`, the create values and the model `Send`, and
+    /// the changeset built from `update` (its `AsChangeset` output)
+    /// `Send + Sync`; `items` and `update` are consumed by the call itself,
+    /// before the future runs, so they need not be `Send`.
+    fn update_or_create_all_with<C, I, K, U, D, Mk>(
+        conn: &mut C,
+        items: I,
+        update: U,
+    ) -> impl Future<Output = QueryResult<Vec<(Self, bool)>>> + Send
+    where
+        C: AsyncConnection,
+        I: IntoIterator<Item = (K, D)>,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncUpdateOrCreateAllBackend<C, Self, K, U, D, Mk>;
 
     /// Check the declared constraints against the live schema; see
     /// [`crate::GetOrCreate::verify_constraints`].
@@ -221,6 +260,43 @@ impl<M: Model> GetOrCreate for M {
     {
         <C::Backend as AsyncUpdateOrCreateBackend<C, Self, K, U, D, Mk>>::update_or_create_with(
             conn, key, update, create,
+        )
+    }
+
+    fn update_or_create_all<C, I, K, V, Mk>(
+        conn: &mut C,
+        keys: I,
+        values: V,
+    ) -> impl Future<Output = QueryResult<Vec<(Self, bool)>>> + Send
+    where
+        C: AsyncConnection,
+        I: IntoIterator<Item = K>,
+        K: Lookup,
+        V: Clone,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncUpdateOrCreateAllBackend<C, Self, K, V, V, Mk>,
+    {
+        let create = values.clone();
+        let items = keys.into_iter().map(move |key| (key, create.clone()));
+        <C::Backend as AsyncUpdateOrCreateAllBackend<C, Self, K, V, V, Mk>>::update_or_create_all_with(
+            conn, items, values,
+        )
+    }
+
+    fn update_or_create_all_with<C, I, K, U, D, Mk>(
+        conn: &mut C,
+        items: I,
+        update: U,
+    ) -> impl Future<Output = QueryResult<Vec<(Self, bool)>>> + Send
+    where
+        C: AsyncConnection,
+        I: IntoIterator<Item = (K, D)>,
+        K: Lookup,
+        Self: UniqueKey<K::Columns>,
+        C::Backend: AsyncUpdateOrCreateAllBackend<C, Self, K, U, D, Mk>,
+    {
+        <C::Backend as AsyncUpdateOrCreateAllBackend<C, Self, K, U, D, Mk>>::update_or_create_all_with(
+            conn, items, update,
         )
     }
 

@@ -35,17 +35,18 @@ use core::future::Future;
 use core::time::Duration;
 
 use diesel::backend::Backend;
-use diesel::expression::Expression;
+use diesel::expression::{Expression, Selectable};
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::result::Error;
-use diesel::{Insertable, QueryResult, RunQueryDsl};
+use diesel::{Insertable, QueryResult, RunQueryDsl, SelectableHelper};
 
 use crate::algorithm::{is_duplicate, vanished, Errors, Runs, MAX_ATTEMPTS};
+use crate::call::SelectionOf;
 use crate::defaults::InsertRow;
-use crate::key::LookupFilter;
+use crate::key::{ColumnTuple, LookupFilter};
 use crate::model::Model;
-use crate::query::{From, LockClause};
+use crate::query::{push_column_list, From, LockClause};
 
 /// The most keys one statement of a batch carries. 500 keeps every
 /// statement under each backend's limits: SQLite's 500 terms of a compound
@@ -142,6 +143,25 @@ where
             .collect()
     }
 
+    /// `SELECT <position>, <row> FROM <table> WHERE <keys which> <lock>`
+    /// (see [`SelectKeys`]), with `lock` the backend's [`BatchLock`].
+    pub(crate) fn select_keys<DB>(
+        &self,
+        which: &[usize],
+        lock: bool,
+    ) -> SelectKeys<'_, M::Table, K, SelectionOf<M, DB>, DB::Lock>
+    where
+        DB: BatchLock,
+        M: Selectable<DB>,
+    {
+        SelectKeys {
+            from: From::of(M::table()),
+            keys: self.keys(which),
+            select: M::as_select(),
+            lock: lock.then(DB::Lock::default),
+        }
+    }
+
     /// `UPDATE <table> SET <changeset> WHERE <keys which> <returning>`
     pub(crate) fn update_keys<S>(
         &self,
@@ -175,6 +195,47 @@ where
                 (row.clone(), created)
             })
             .collect()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl<M, K, D, Mk, U> Batch<M, K, D, Mk, U>
+where
+    M: Model + Selectable<diesel::pg::Pg>,
+    K: crate::key::Lookup + Ord + Clone,
+    D: InsertRow<M::Table, K, Mk>,
+    D::Row: Clone,
+    Vec<D::Row>: Insertable<M::Table>,
+{
+    /// `INSERT <rows which> ON CONFLICT (<key>) DO NOTHING RETURNING
+    /// <position>, <row>`: the rows it inserted.
+    pub(crate) fn insert_returning_keys(
+        &mut self,
+        which: &[usize],
+    ) -> InsertDoNothingKeys<'_, M, K, D::Row> {
+        let rows = self.rows(which);
+        InsertReturningKeys {
+            insert: insert_rows::<M, D::Row>(rows),
+            conflict: crate::query::OnConflictDoNothing::new(),
+            keys: self.keys(which),
+            select: M::as_select(),
+        }
+    }
+
+    /// `INSERT <rows which> ON CONFLICT (<key>) DO UPDATE SET <changeset>
+    /// RETURNING <position>, <row>, (xmax = 0)`: every key's row, and
+    /// whether the statement inserted it.
+    pub(crate) fn upsert_keys(
+        &mut self,
+        which: &[usize],
+    ) -> UpsertKeys<'_, M, K, D::Row, U> {
+        let rows = self.rows(which);
+        InsertReturningKeys {
+            insert: insert_rows::<M, D::Row>(rows),
+            conflict: crate::postgres::OnConflictDoUpdate::new(&self.changeset),
+            keys: self.keys(which),
+            select: (M::as_select(), crate::postgres::XmaxIsZero),
+        }
     }
 }
 
@@ -732,7 +793,36 @@ fn push_any_key<'b, K: LookupFilter<DB>, DB: Backend>(
     Ok(())
 }
 
-/// `UPDATE <table> SET <changeset> WHERE <key 0> OR <key 1> ..`, and with a
+/// `<column> IN ($1, $2 ..)`, or for a key of several columns `(<columns>)
+/// IN (VALUES ($1, $2), ($3, $4) ..)`: SQLite's `UPDATE` takes about six
+/// times as long with `<key 0> OR <key 1> ..` (2.0 ms against 0.33 ms for
+/// 100 keys of 20,000 rows).
+fn push_keys_in<'b, K: LookupFilter<DB>, DB: Backend>(
+    keys: &'b [&'b K],
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()> {
+    let composite = <K::Columns as ColumnTuple>::NAMES.len() > 1;
+    out.push_sql("(");
+    push_column_list::<K::Columns, DB>(out)?;
+    out.push_sql(if composite { ") IN (VALUES " } else { ") IN (" });
+    for (n, key) in keys.iter().enumerate() {
+        if n > 0 {
+            out.push_sql(", ");
+        }
+        if composite {
+            out.push_sql("(");
+        }
+        key.walk_values(out.reborrow())?;
+        if composite {
+            out.push_sql(")");
+        }
+    }
+    out.push_sql(")");
+    Ok(())
+}
+
+/// `UPDATE <table> SET <changeset> WHERE <key 0> OR <key 1> ..` (on SQLite
+/// `WHERE <key columns> IN (..)`: [`push_keys_in`]), and with a
 /// selection ` RETURNING CASE WHEN <key 0> THEN 0 .. END, <select>`.
 pub(crate) struct UpdateKeys<'a, T: QuerySource, U, K, S> {
     pub(crate) from: From<T>,
@@ -743,7 +833,7 @@ pub(crate) struct UpdateKeys<'a, T: QuerySource, U, K, S> {
 
 impl<T, U, K, S, DB> QueryFragment<DB> for UpdateKeys<'_, T, U, K, S>
 where
-    DB: Backend,
+    DB: BatchLock,
     T: QuerySource,
     T::FromClause: QueryFragment<DB>,
     U: QueryFragment<DB>,
@@ -756,7 +846,11 @@ where
         out.push_sql(" SET ");
         self.changeset.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE ");
-        push_any_key(&self.keys, &mut out)?;
+        if DB::UNION {
+            push_keys_in(&self.keys, &mut out)?;
+        } else {
+            push_any_key(&self.keys, &mut out)?;
+        }
         if let Some(select) = &self.returning {
             out.push_sql(" RETURNING ");
             push_positions(&self.keys, &mut out)?;
@@ -854,6 +948,29 @@ where
     }
 }
 
+/// [`Batch::insert_returning_keys`]: the insert of rows `R` into `M`'s
+/// table, `ON CONFLICT DO NOTHING`, returning the model.
+#[cfg(feature = "postgres")]
+pub(crate) type InsertDoNothingKeys<'a, M, K, R> = InsertReturningKeys<
+    'a,
+    InsertRows<M, R>,
+    crate::query::OnConflictDoNothing<<K as crate::key::Lookup>::Columns>,
+    K,
+    SelectionOf<M, diesel::pg::Pg>,
+>;
+
+/// [`Batch::upsert_keys`]: the insert of rows `R` into `M`'s table, `ON
+/// CONFLICT DO UPDATE SET <changeset U>`, returning the model and whether
+/// it inserted it.
+#[cfg(feature = "postgres")]
+pub(crate) type UpsertKeys<'a, M, K, R, U> = InsertReturningKeys<
+    'a,
+    InsertRows<M, R>,
+    crate::postgres::OnConflictDoUpdate<'a, <K as crate::key::Lookup>::Columns, U>,
+    K,
+    (SelectionOf<M, diesel::pg::Pg>, crate::postgres::XmaxIsZero),
+>;
+
 #[cfg(feature = "postgres")]
 impl<I, X, K, S> QueryId for InsertReturningKeys<'_, I, X, K, S> {
     type QueryId = ();
@@ -896,9 +1013,9 @@ pub trait BatchLock: Backend {
     #[doc(hidden)]
     type Lock: LockClause<Self> + QueryId + Default;
     /// Whether the batch read is a `UNION ALL` of one `SELECT` per key
-    /// (SQLite, whose planner scans the table for a long `OR` of keys)
-    /// rather than one `SELECT .. WHERE <key 0> OR <key 1> ..` (half the
-    /// time of the union on MariaDB).
+    /// and the batch update's condition `<key columns> IN (..)` (SQLite,
+    /// whose planner handles a long `OR` of keys poorly) rather than
+    /// `<key 0> OR <key 1> ..` (half the time of the union on MariaDB).
     #[doc(hidden)]
     const UNION: bool;
 }
@@ -1033,7 +1150,7 @@ pub(crate) mod sync {
 
     use super::{
         insert_rows, positions, update_or_create_all_with, Batch, BatchAlgorithms, BatchIo,
-        BatchLock, BatchUpdateAlgorithms, InsertRows, SelectKeys, UpdateBatchIo,
+        BatchLock, BatchUpdateAlgorithms, InsertRows, UpdateBatchIo,
     };
     #[cfg(any(feature = "postgres", feature = "sqlite"))]
     use super::UpdateReturningBatchIo;
@@ -1042,7 +1159,7 @@ pub(crate) mod sync {
     use crate::driver::sync::block_on;
     use crate::key::{Lookup, LookupFilter};
     use crate::model::Model;
-    use crate::query::{From, SupportsReturning};
+    use crate::query::SupportsReturning;
 
     /// A connection and one batch: what the batch algorithm's steps run on.
     pub struct SyncBatchIo<'c, C, M, K, D, Mk, U = ()>
@@ -1101,13 +1218,7 @@ pub(crate) mod sync {
         type Row = M;
 
         fn read(&self, conn: &mut C, which: &[usize], lock: bool) -> QueryResult<Vec<(usize, M)>> {
-            let rows = SelectKeys {
-                from: From::of(M::table()),
-                keys: self.keys(which),
-                select: M::as_select(),
-                lock: lock.then(DB::Lock::default),
-            }
-            .load::<(i32, M)>(conn)?;
+            let rows = self.select_keys::<DB>(which, lock).load::<(i32, M)>(conn)?;
             positions(which, rows)
         }
 
@@ -1223,21 +1334,18 @@ pub(crate) mod sync {
         use diesel::expression::{QueryMetadata, Selectable};
         use diesel::pg::Pg;
         use diesel::query_builder::QueryFragment;
-        use diesel::sql_types::Integer;
-        use diesel::{Connection, Insertable, QueryResult, RunQueryDsl, SelectableHelper};
+        use diesel::sql_types::{Bool, Integer};
+        use diesel::{Connection, Insertable, QueryResult, RunQueryDsl};
 
         use super::super::{
-            insert_rows, positions, Batch, BatchIo, InsertReturningKeys, InsertRows,
-            ReturningBatchIo, UpdateReturningBatchIo, UpsertBatchIo,
+            positions, Batch, BatchIo, InsertRows, ReturningBatchIo, UpdateReturningBatchIo,
+            UpsertBatchIo,
         };
         use super::{SyncBatchIo, SyncBatchStatements};
         use crate::call::SelectionOf;
         use crate::defaults::InsertRow;
         use crate::key::{Lookup, LookupFilter};
         use crate::model::Model;
-        use crate::postgres::{OnConflictDoUpdate, XmaxIsZero};
-        use crate::query::OnConflictDoNothing;
-        use diesel::sql_types::Bool;
 
         impl<C, M, K, D, Mk, U> ReturningBatchIo for SyncBatchIo<'_, C, M, K, D, Mk, U>
         where
@@ -1256,14 +1364,10 @@ pub(crate) mod sync {
             InsertRows<M, D::Row>: QueryFragment<Pg>,
         {
             async fn insert_returning(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
-                let rows = self.batch.rows(which);
-                let rows = InsertReturningKeys {
-                    insert: insert_rows::<M, D::Row>(rows),
-                    conflict: OnConflictDoNothing::<K::Columns>::new(),
-                    keys: self.batch.keys(which),
-                    select: M::as_select(),
-                }
-                .load::<(i32, M)>(self.conn)?;
+                let rows = self
+                    .batch
+                    .insert_returning_keys(which)
+                    .load::<(i32, M)>(self.conn)?;
                 positions(which, rows)
             }
         }
@@ -1285,14 +1389,10 @@ pub(crate) mod sync {
             U: QueryFragment<Pg>,
         {
             async fn upsert(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, (M, bool))>> {
-                let rows = self.batch.rows(which);
-                let rows = InsertReturningKeys {
-                    insert: insert_rows::<M, D::Row>(rows),
-                    conflict: OnConflictDoUpdate::<K::Columns, U>::new(&self.batch.changeset),
-                    keys: self.batch.keys(which),
-                    select: (M::as_select(), XmaxIsZero),
-                }
-                .load::<(i32, (M, bool))>(self.conn)?;
+                let rows = self
+                    .batch
+                    .upsert_keys(which)
+                    .load::<(i32, (M, bool))>(self.conn)?;
                 positions(which, rows)
             }
         }

@@ -135,6 +135,8 @@ where
 pub trait KeyPartFilter<DB: Backend>: KeyPart {
     /// Push `(column = $n)`.
     fn walk_eq<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()>;
+    /// Push `$n`: the value alone.
+    fn walk_value<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()>;
 }
 
 impl<C, V, DB> KeyPartFilter<DB> for Key<C, V>
@@ -152,6 +154,10 @@ where
         out.push_bind_param::<<Self as KeyPart>::SqlType, V>(&self.value)?;
         out.push_sql(")");
         Ok(())
+    }
+
+    fn walk_value<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_bind_param::<<Self as KeyPart>::SqlType, V>(&self.value)
     }
 }
 
@@ -202,6 +208,8 @@ pub trait ColumnTuple: 'static {
 pub trait LookupFilter<DB: Backend>: Lookup {
     /// Push `col1 = $1 AND col2 = $2 ...`.
     fn walk_filter<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()>;
+    /// Push `$1, $2 ...`: the values, in the order of [`Lookup::Columns`].
+    fn walk_values<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()>;
 }
 
 /// The static query id of a lookup's filter (see [`QueryId`]).
@@ -230,6 +238,10 @@ where
 {
     fn walk_filter<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.walk_eq(out)
+    }
+
+    fn walk_values<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.walk_value(out)
     }
 }
 
@@ -269,6 +281,19 @@ macro_rules! tuple_lookup {
                         out.push_sql(" AND ");
                     }
                     self.$idx.walk_eq(out.reborrow())?;
+                    first = false;
+                )+
+                Ok(())
+            }
+
+            #[allow(unused_assignments)]
+            fn walk_values<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+                let mut first = true;
+                $(
+                    if !first {
+                        out.push_sql(", ");
+                    }
+                    self.$idx.walk_value(out.reborrow())?;
                     first = false;
                 )+
                 Ok(())

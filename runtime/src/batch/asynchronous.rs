@@ -9,20 +9,23 @@ use core::time::Duration;
 use diesel::backend::Backend;
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::{QueryMetadata, Selectable};
-use diesel::query_builder::{QueryFragment, QueryId};
+use diesel::query_builder::{AsChangeset, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::sql_types::Integer;
-use diesel::{Insertable, QueryResult, SelectableHelper};
+use diesel::{QueryResult, SelectableHelper};
 use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use super::UpdateReturningBatchIo;
 use super::{
-    insert_rows, positions, Batch, BatchAlgorithms, BatchIo, BatchLock, InsertRows, SelectKeys,
+    positions, update_or_create_all_with, Batch, BatchAlgorithms, BatchIo, BatchLock,
+    BatchUpdateAlgorithms, UpdateBatchIo,
 };
 use crate::call::SelectionOf;
 use crate::defaults::InsertRow;
 use crate::key::{Lookup, LookupFilter};
 use crate::model::Model;
-use crate::query::From;
+use crate::query::SupportsReturning;
 
 /// An async connection and one batch: what the batch algorithm's steps run
 /// on.
@@ -36,8 +39,8 @@ where
 }
 
 /// The batch statements of `Self` on async connection `C`: diesel-async's
-/// loading bounds, stated once. A statement borrows the batch's keys while
-/// it runs, so those must be `Sync`.
+/// loading bounds, stated once. A statement borrows the batch's keys (and
+/// changeset) while it runs, so those must be `Sync`.
 pub trait AsyncBatchStatements<C: AsyncConnection> {
     /// The row: the model.
     type Row;
@@ -54,12 +57,29 @@ pub trait AsyncBatchStatements<C: AsyncConnection> {
         conn: &mut C,
         which: &[usize],
     ) -> impl Future<Output = QueryResult<usize>> + Send;
+    /// See [`UpdateBatchIo::update_is_noop`].
+    fn update_is_noop(&self) -> QueryResult<bool>;
+    /// See [`UpdateBatchIo::update`].
+    fn update(
+        &self,
+        conn: &mut C,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<usize>> + Send;
+    /// See [`UpdateReturningBatchIo::update_returning`].
+    fn update_returning(
+        &self,
+        conn: &mut C,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Vec<(usize, Self::Row)>>> + Send
+    where
+        C::Backend: SupportsReturning;
 }
 
 impl<C, DB, M, K, D, Mk, U> AsyncBatchStatements<C> for Batch<M, K, D, Mk, U>
 where
     C: AsyncConnection<Backend = DB>,
-    DB: Backend + BatchLock + QueryMetadata<(Integer, SelectionOf<M, DB>)> + Send + 'static,
+    DB: Backend + Default + BatchLock + QueryMetadata<(Integer, SelectionOf<M, DB>)>,
+    DB: Send + 'static,
     DB: AsyncInsertRows<C, M, D::Row>,
     M: Model + Selectable<DB> + Send + 'static,
     M::Table: Send,
@@ -71,6 +91,7 @@ where
     D: InsertRow<M::Table, K, Mk>,
     D::Row: Clone,
     DB::Lock: Send,
+    U: QueryFragment<DB> + Sync,
 {
     type Row = M;
 
@@ -81,12 +102,7 @@ where
         lock: bool,
     ) -> impl Future<Output = QueryResult<Vec<(usize, M)>>> + Send {
         // The statement borrows the keys only: the batch need not be `Sync`.
-        let query = SelectKeys {
-            from: From::of(M::table()),
-            keys: self.keys(which),
-            select: M::as_select(),
-            lock: lock.then(DB::Lock::default),
-        };
+        let query = self.select_keys::<DB>(which, lock);
         async move { positions(which, query.load::<(i32, M)>(conn).await?) }
     }
 
@@ -96,6 +112,31 @@ where
         which: &[usize],
     ) -> impl Future<Output = QueryResult<usize>> + Send {
         DB::insert_rows(conn, self.rows(which))
+    }
+
+    fn update_is_noop(&self) -> QueryResult<bool> {
+        self.changeset.is_noop(&DB::default())
+    }
+
+    fn update(
+        &self,
+        conn: &mut C,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<usize>> + Send {
+        let query = self.update_keys::<()>(which, None);
+        async move { query.execute(conn).await }
+    }
+
+    fn update_returning(
+        &self,
+        conn: &mut C,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Vec<(usize, M)>>> + Send
+    where
+        DB: SupportsReturning,
+    {
+        let query = self.update_keys(which, Some(M::as_select()));
+        async move { positions(which, query.load::<(i32, M)>(conn).await?) }
     }
 }
 
@@ -146,6 +187,38 @@ where
     }
 }
 
+impl<C, M, K, D, Mk, U> UpdateBatchIo for AsyncBatchIo<'_, C, M, K, D, Mk, U>
+where
+    Self: BatchIo<Row = M>,
+    C: AsyncConnection,
+    M: Model,
+    D: InsertRow<M::Table, K, Mk>,
+    Batch<M, K, D, Mk, U>: AsyncBatchStatements<C, Row = M>,
+{
+    fn update_is_noop(&self) -> QueryResult<bool> {
+        self.batch.update_is_noop()
+    }
+
+    async fn update(&mut self, which: &[usize]) -> QueryResult<usize> {
+        self.batch.update(self.conn, which).await
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl<C, M, K, D, Mk, U> UpdateReturningBatchIo for AsyncBatchIo<'_, C, M, K, D, Mk, U>
+where
+    Self: UpdateBatchIo<Row = M>,
+    C: AsyncConnection,
+    C::Backend: SupportsReturning,
+    M: Model,
+    D: InsertRow<M::Table, K, Mk>,
+    Batch<M, K, D, Mk, U>: AsyncBatchStatements<C, Row = M>,
+{
+    async fn update_returning(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
+        self.batch.update_returning(self.conn, which).await
+    }
+}
+
 /// How backend `Self` sends a batch's plain multi-row `INSERT` of rows `R`
 /// into `M`'s table over async connection `C`: as Diesel's
 /// `insert_into(table).values(rows)` (PostgreSQL, MySQL), or as Diesel's
@@ -166,14 +239,14 @@ macro_rules! plain_insert_rows {
             C: AsyncConnection<Backend = $backend>,
             M: Model,
             R: Send,
-            Vec<R>: Insertable<M::Table>,
-            InsertRows<M, R>: QueryFragment<$backend> + QueryId + Send,
+            Vec<R>: diesel::Insertable<M::Table>,
+            super::InsertRows<M, R>: QueryFragment<$backend> + QueryId + Send,
         {
             fn insert_rows(
                 conn: &mut C,
                 rows: Vec<R>,
             ) -> impl Future<Output = QueryResult<usize>> + Send {
-                async move { insert_rows::<M, R>(rows).execute(conn).await }
+                async move { super::insert_rows::<M, R>(rows).execute(conn).await }
             }
         }
     )*};
@@ -342,19 +415,18 @@ mod pg {
     use diesel::expression::{QueryMetadata, Selectable};
     use diesel::pg::Pg;
     use diesel::query_builder::{QueryFragment, QueryId};
-    use diesel::sql_types::Integer;
-    use diesel::{Insertable, QueryResult, SelectableHelper};
+    use diesel::sql_types::{Bool, Integer};
+    use diesel::{Insertable, QueryResult};
     use diesel_async::{AsyncConnection, RunQueryDsl};
 
     use super::super::{
-        insert_rows, positions, BatchIo, InsertReturningKeys, InsertRows, ReturningBatchIo,
+        positions, BatchIo, InsertRows, ReturningBatchIo, UpdateReturningBatchIo, UpsertBatchIo,
     };
     use super::AsyncBatchIo;
     use crate::call::SelectionOf;
     use crate::defaults::InsertRow;
     use crate::key::{Lookup, LookupFilter};
     use crate::model::Model;
-    use crate::query::OnConflictDoNothing;
 
     impl<C, M, K, D, Mk, U> ReturningBatchIo for AsyncBatchIo<'_, C, M, K, D, Mk, U>
     where
@@ -372,14 +444,30 @@ mod pg {
         InsertRows<M, D::Row>: QueryFragment<Pg> + Send,
     {
         async fn insert_returning(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
-            let rows = self.batch.rows(which);
-            let query = InsertReturningKeys {
-                insert: insert_rows::<M, D::Row>(rows),
-                conflict: OnConflictDoNothing::<K::Columns>::new(),
-                keys: self.batch.keys(which),
-                select: M::as_select(),
-            };
+            let query = self.batch.insert_returning_keys(which);
             positions(which, query.load::<(i32, M)>(self.conn).await?)
+        }
+    }
+
+    impl<C, M, K, D, Mk, U> UpsertBatchIo for AsyncBatchIo<'_, C, M, K, D, Mk, U>
+    where
+        C: AsyncConnection<Backend = Pg>,
+        Self: ReturningBatchIo<Row = M> + UpdateReturningBatchIo<Row = M>,
+        M: Model + Selectable<Pg> + Send + 'static,
+        M::SelectExpression: QueryId + Send,
+        Pg: QueryMetadata<(Integer, (SelectionOf<M, Pg>, Bool))>,
+        (i32, (M, bool)): FromSqlRow<(Integer, (SelectionOf<M, Pg>, Bool)), Pg>,
+        SelectionOf<M, Pg>: QueryFragment<Pg>,
+        K: Lookup + LookupFilter<Pg> + Ord + Clone + Sync,
+        D: InsertRow<M::Table, K, Mk>,
+        D::Row: Clone,
+        Vec<D::Row>: Insertable<M::Table>,
+        InsertRows<M, D::Row>: QueryFragment<Pg> + Send,
+        U: QueryFragment<Pg> + Sync,
+    {
+        async fn upsert(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, (M, bool))>> {
+            let query = self.batch.upsert_keys(which);
+            positions(which, query.load::<(i32, (M, bool))>(self.conn).await?)
         }
     }
 }
@@ -429,6 +517,64 @@ where
         async move {
             let mut io = AsyncBatchIo { conn, batch };
             let found = DB::get_or_create_all(&mut io).await?;
+            Ok(io.batch.finish(found))
+        }
+    }
+}
+
+/// Whether backend `Self` can run the async `update_or_create_all_with` for
+/// model `M` with lookups `K`, changeset `U` and create values `D` over
+/// async connection `C`; see
+/// [`asynchronous::GetOrCreate::update_or_create_all_with`](crate::asynchronous::GetOrCreate::update_or_create_all_with).
+///
+/// It only appears in bounds: never implement it.
+#[diagnostic::on_unimplemented(
+    message = "`update_or_create_all` cannot run for `{M}` on backend `{Self}` with these arguments",
+    label = "a requirement below is not met",
+    note = "check that the features `async` and the backend's (`sqlite`, `postgres` or `mysql`) of \
+            diesel-get-or-create are enabled, that the keys, the update and the create values use \
+            columns of the model's table, that the update is `AsChangeset`, that the model is \
+            `Clone + Send` and derives `Queryable` and `Selectable`, that the key values and the \
+            update's values are `Send + Sync`, the key values `Ord` and the create values \
+            `Clone + Send`"
+)]
+pub trait AsyncUpdateOrCreateAllBackend<C, M, K, U, D, Mk>:
+    Backend + crate::query::sealed::Sealed
+{
+    /// Run `update_or_create_all_with` on `conn`.
+    #[doc(hidden)]
+    fn update_or_create_all_with(
+        conn: &mut C,
+        items: impl IntoIterator<Item = (K, D)>,
+        update: U,
+    ) -> impl Future<Output = QueryResult<Vec<(M, bool)>>> + Send;
+}
+
+impl<DB, C, M, K, U, D, Mk> AsyncUpdateOrCreateAllBackend<C, M, K, U, D, Mk> for DB
+where
+    DB: Backend + crate::query::sealed::Sealed,
+    C: AsyncConnection<Backend = DB>,
+    M: Model + Clone,
+    K: Ord + Clone + Send,
+    U: AsChangeset<Target = M::Table>,
+    U::Changeset: Send,
+    D: InsertRow<M::Table, K, Mk> + Send,
+    D::Row: Clone + Send,
+    for<'c> AsyncBatchIo<'c, C, M, K, D, Mk, U::Changeset>: UpdateBatchIo<Row = M>,
+    for<'c> DB: BatchUpdateAlgorithms<AsyncBatchIo<'c, C, M, K, D, Mk, U::Changeset>>,
+{
+    fn update_or_create_all_with(
+        conn: &mut C,
+        items: impl IntoIterator<Item = (K, D)>,
+        update: U,
+    ) -> impl Future<Output = QueryResult<Vec<(M, bool)>>> + Send {
+        // The items are sorted and the changeset built before the future:
+        // neither `items` nor `update` is held across an await, so they need
+        // not be `Send` (the changeset must be).
+        let batch = Batch::updating(items, update.as_changeset());
+        async move {
+            let mut io = AsyncBatchIo { conn, batch };
+            let found = update_or_create_all_with::<DB, _>(&mut io).await?;
             Ok(io.batch.finish(found))
         }
     }

@@ -14,8 +14,10 @@ use crate::suite::count_users;
 use crate::{assert_unique_violation, query};
 
 /// `Model::get_or_create_all(conn, items)` on any connection of the suites,
-/// through the sync API or, on an async connection, the async API (the
-/// `update:` and `update_with:` forms have no async API yet).
+/// through the sync API or, on an async connection, the async API; with
+/// `update_with: changeset` it is `update_or_create_all_with(conn, items,
+/// changeset)`, and with `update: values` `update_or_create_all(conn, keys,
+/// values)`.
 #[macro_export]
 macro_rules! call_all {
     ($conn:expr, $model:ident, update_with: $update:expr, $items:expr $(,)?) => {
@@ -24,7 +26,12 @@ macro_rules! call_all {
             |c| <$model as ::diesel_get_or_create::GetOrCreate>::update_or_create_all_with(
                 c, $items, $update
             ),
-            async |_a| unreachable!("update_or_create_all_with has no async form"),
+            async |a| {
+                <$model as ::diesel_get_or_create::asynchronous::GetOrCreate>::update_or_create_all_with(
+                    a, $items, $update,
+                )
+                .await
+            },
         )
     };
     ($conn:expr, $model:ident, update: $values:expr, $keys:expr $(,)?) => {
@@ -33,7 +40,12 @@ macro_rules! call_all {
             |c| <$model as ::diesel_get_or_create::GetOrCreate>::update_or_create_all(
                 c, $keys, $values
             ),
-            async |_a| unreachable!("update_or_create_all has no async form"),
+            async |a| {
+                <$model as ::diesel_get_or_create::asynchronous::GetOrCreate>::update_or_create_all(
+                    a, $keys, $values,
+                )
+                .await
+            },
         )
     };
     ($conn:expr, $model:ident, $items:expr $(,)?) => {
