@@ -375,7 +375,8 @@ macro_rules! async_suite {
                 let mut retries = 0;
                 loop {
                     let result = if in_transaction {
-                        conn.transaction(async |c| batch(c, update, keys).await).await
+                        conn.transaction(async |c| batch(c, update, keys).await)
+                            .await
                     } else {
                         batch(conn, update, keys).await
                     };

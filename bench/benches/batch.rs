@@ -183,7 +183,12 @@ fn check(form: usize, situation: Situation, keys: &[String], rows: &Rows) {
     for (key, (user, created)) in keys.iter().zip(rows) {
         assert_eq!(&user.email, key, "{}: rows in input order", FORMS[form]);
         if form != 2 {
-            assert_eq!(*created, situation.creates(), "{}: created flag", FORMS[form]);
+            assert_eq!(
+                *created,
+                situation.creates(),
+                "{}: created flag",
+                FORMS[form]
+            );
         }
     }
 }
@@ -505,9 +510,9 @@ macro_rules! backend {
             Situation::UpdateMiss,
         ]
         .into_iter()
-            .map(|s| (format!("{}/{}", $name, s.name()), s))
-            .filter(|(g, _)| selected(g))
-            .collect();
+        .map(|s| (format!("{}/{}", $name, s.name()), s))
+        .filter(|(g, _)| selected(g))
+        .collect();
         if !groups.is_empty() {
             let db = m::Db::new("bench_batch", true);
             {

@@ -225,10 +225,7 @@ where
     /// `INSERT <rows which> ON CONFLICT (<key>) DO UPDATE SET <changeset>
     /// RETURNING <position>, <row>, (xmax = 0)`: every key's row, and
     /// whether the statement inserted it.
-    pub(crate) fn upsert_keys(
-        &mut self,
-        which: &[usize],
-    ) -> UpsertKeys<'_, M, K, D::Row, U> {
+    pub(crate) fn upsert_keys(&mut self, which: &[usize]) -> UpsertKeys<'_, M, K, D::Row, U> {
         let rows = self.rows(which);
         InsertReturningKeys {
             insert: insert_rows::<M, D::Row>(rows),
@@ -524,8 +521,7 @@ pub trait BatchUpdateAlgorithms<E: UpdateBatchIo>: BatchAlgorithms<E> {
     /// A row for every distinct key, and whether this call created it
     /// (else it updated it), for a changeset that is not empty.
     #[doc(hidden)]
-    fn update_or_create_all(io: &mut E)
-        -> impl Future<Output = QueryResult<Found<E::Row>>> + Send;
+    fn update_or_create_all(io: &mut E) -> impl Future<Output = QueryResult<Found<E::Row>>> + Send;
 }
 
 /// `update_or_create_all_with` on any backend: with nothing to update, the
@@ -570,7 +566,15 @@ pub(crate) async fn update_or_create_all<E: BatchIo>(
     let mut runs = Runs::new(!io.in_transaction()?, errors);
     loop {
         let steps = (&mut update, &mut insert_missing);
-        let result = run_update(io, &mut found, &mut exists, read_first, runs.standalone, steps).await;
+        let result = run_update(
+            io,
+            &mut found,
+            &mut exists,
+            read_first,
+            runs.standalone,
+            steps,
+        )
+        .await;
         if let Some(result) = settle(io, errors, &mut runs, result).await {
             return result.map(|()| found);
         }
@@ -1148,12 +1152,12 @@ pub(crate) mod sync {
     use diesel::sql_types::Integer;
     use diesel::{Connection, Insertable, QueryResult, RunQueryDsl, SelectableHelper};
 
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    use super::UpdateReturningBatchIo;
     use super::{
         insert_rows, positions, update_or_create_all_with, Batch, BatchAlgorithms, BatchIo,
         BatchLock, BatchUpdateAlgorithms, InsertRows, UpdateBatchIo,
     };
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
-    use super::UpdateReturningBatchIo;
     use crate::call::SelectionOf;
     use crate::defaults::InsertRow;
     use crate::driver::sync::block_on;

@@ -194,7 +194,10 @@ impl TestBackend for Mysql {
     const BATCH_MISS: Count = (3, "SELECT .. UNION ALL; INSERT; SELECT .. UNION ALL");
     const BATCH_MISS_IN_TRANSACTION: Count = (3, "the same three");
     const BATCH_UPDATE: (Count, Count) = (
-        (5, "SELECT; BEGIN, UPDATE, SELECT .. LOCK IN SHARE MODE, COMMIT"),
+        (
+            5,
+            "SELECT; BEGIN, UPDATE, SELECT .. LOCK IN SHARE MODE, COMMIT",
+        ),
         (5, "SELECT (no row); BEGIN, INSERT, SELECT, COMMIT"),
     );
     const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (

@@ -179,8 +179,14 @@ impl TestBackend for Postgres {
         (1, "INSERT .. ON CONFLICT DO UPDATE RETURNING"),
     );
     const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (
-        (3, "SAVEPOINT, INSERT .. ON CONFLICT DO UPDATE RETURNING, RELEASE"),
-        (3, "SAVEPOINT, INSERT .. ON CONFLICT DO UPDATE RETURNING, RELEASE"),
+        (
+            3,
+            "SAVEPOINT, INSERT .. ON CONFLICT DO UPDATE RETURNING, RELEASE",
+        ),
+        (
+            3,
+            "SAVEPOINT, INSERT .. ON CONFLICT DO UPDATE RETURNING, RELEASE",
+        ),
     );
 
     fn must_retry_transaction(err: &Error) -> bool {

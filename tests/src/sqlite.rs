@@ -142,7 +142,10 @@ impl crate::backend::TestBackend for Sqlite {
     );
     const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (
         (1, "UPDATE .. RETURNING"),
-        (3, "UPDATE .. RETURNING (no row); INSERT; SELECT .. UNION ALL"),
+        (
+            3,
+            "UPDATE .. RETURNING (no row); INSERT; SELECT .. UNION ALL",
+        ),
     );
 
     /// A transaction that read before another connection committed cannot

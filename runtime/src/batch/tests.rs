@@ -107,9 +107,8 @@ impl Script {
     fn play_update<DB: BatchUpdateAlgorithms<Script>>(
         mut self,
     ) -> (QueryResult<Found<&'static str>>, Vec<Step>) {
-        let result = crate::driver::sync::block_on(super::update_or_create_all_with::<DB, _>(
-            &mut self,
-        ));
+        let result =
+            crate::driver::sync::block_on(super::update_or_create_all_with::<DB, _>(&mut self));
         self.finish(result)
     }
 
@@ -204,10 +203,7 @@ impl super::UpdateReturningBatchIo for Script {
 
 #[cfg(feature = "postgres")]
 impl super::UpsertBatchIo for Script {
-    async fn upsert(
-        &mut self,
-        which: &[usize],
-    ) -> QueryResult<Vec<(usize, (&'static str, bool))>> {
+    async fn upsert(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, (&'static str, bool))>> {
         match self.next(Upsert(which.to_vec())) {
             Upserted(rows) => Ok(rows.into_iter().map(|(i, r, c)| (i, (r, c))).collect()),
             Fail(error) => Err(error),
@@ -767,7 +763,10 @@ mod update {
                     (Upsert(second.to_vec()), Fail(serialization_failure())),
                     (Pause, Done),
                     // The committed first chunk is not updated again.
-                    (Upsert(second.to_vec()), Upserted(vec![(keys.len() - 1, "b", true)])),
+                    (
+                        Upsert(second.to_vec()),
+                        Upserted(vec![(keys.len() - 1, "b", true)]),
+                    ),
                 ],
             )
             .play_update::<Pg>();

@@ -154,10 +154,7 @@ fn update_all<C: AsConnRef>(conn: &mut C, keys: &[String]) -> QueryResult<Vec<(U
 /// A hand-written batch upsert: read the keys' rows, increment the existing
 /// ones with one `UPDATE`, insert the missing ones with one multi-row
 /// `INSERT` in the caller's order, read again.
-fn naive_update_all<C: AsConnRef>(
-    conn: &mut C,
-    keys: &[String],
-) -> QueryResult<Vec<(User, bool)>> {
+fn naive_update_all<C: AsConnRef>(conn: &mut C, keys: &[String]) -> QueryResult<Vec<(User, bool)>> {
     let existing: Vec<String> = query!(
         conn,
         load::<String>,
@@ -840,7 +837,12 @@ pub fn stress_batch_update_overlapping<B: TestBackend>(isolation: Isolation, mod
 /// call returned exactly the row it wrote; a key repeated in a batch is
 /// updated once). No deadlock may happen standalone on PostgreSQL and
 /// SQLite; MariaDB's are printed (see [`stress_batch_overlapping`]).
-fn batch_update_race<B: TestBackend>(isolation: Isolation, mode: Mode, prefix: &str, batch: MakeBatch) {
+fn batch_update_race<B: TestBackend>(
+    isolation: Isolation,
+    mode: Mode,
+    prefix: &str,
+    batch: MakeBatch,
+) {
     let level = isolation.sql();
     let db = B::Db::new(&format!("batch_{prefix}_{level}_{mode:?}").replace('-', "_"));
     let mut cs = callers::<B>(&db, isolation, CALLERS);
@@ -930,7 +932,13 @@ pub fn naive_batch_update_fails_the_race<B: TestBackend>() {
     let db = B::Db::new("batch_update_naive");
     let isolation = B::NAIVE_ISOLATION;
     let mut cs = callers::<B>(&db, isolation, CALLERS);
-    let mut out = batch_race(&mut cs, 0..ROUNDS, "naive-update", shuffled, naive_update_all);
+    let mut out = batch_race(
+        &mut cs,
+        0..ROUNDS,
+        "naive-update",
+        shuffled,
+        naive_update_all,
+    );
     while out.iter().all(|r| r.check().is_ok()) && out.len() < NAIVE_MAX_ROUNDS {
         let round = out.len();
         out.extend(batch_race(

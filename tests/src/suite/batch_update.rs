@@ -121,7 +121,10 @@ pub fn batch_update_with_the_same_values_lazy_create_and_empty_changeset<B: Test
         .iter()
         .map(|(m, c)| (m.user.as_str(), m.role.as_str(), m.seat, *c))
         .collect();
-    assert_eq!(got, [("bob", "member", 4, true), ("ann", "member", 4, false)]);
+    assert_eq!(
+        got,
+        [("bob", "member", 4, true), ("ann", "member", 4, false)]
+    );
 
     // Lazy create values: computed for created keys only.
     let computed = AtomicUsize::new(0);
@@ -157,7 +160,11 @@ pub fn batch_update_with_the_same_values_lazy_create_and_empty_changeset<B: Test
     );
     // Computed for `cat` only; on PostgreSQL for every key, which its one
     // upsert carries.
-    let expected = if B::LAZY_BATCH_CREATE_VALUES_ON_UPDATE { 3 } else { 1 };
+    let expected = if B::LAZY_BATCH_CREATE_VALUES_ON_UPDATE {
+        3
+    } else {
+        1
+    };
     assert_eq!(computed.load(Ordering::SeqCst), expected);
 
     // A changeset with nothing to set: the batch is `get_or_create_all`.
@@ -226,7 +233,11 @@ pub fn batch_update_statements_standalone_and_in_a_transaction<B: TestBackend>()
         counter.statements()
     );
     crate::txn::rollback(&mut conn);
-    assert_eq!(count_users(&mut conn), 10, "the rolled-back batch left nothing");
+    assert_eq!(
+        count_users(&mut conn),
+        10,
+        "the rolled-back batch left nothing"
+    );
 }
 
 pub fn batch_update_larger_than_a_chunk<B: TestBackend>() {
