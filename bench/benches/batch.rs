@@ -5,7 +5,12 @@
 //! (`insert_into(users).values(rows).on_conflict(email).do_update()`, setting
 //! `visits` to `visits + 1`; MariaDB `on_conflict(DuplicatedKeys)`, `ON
 //! DUPLICATE KEY UPDATE`) followed by the rows' `SELECT`, which cannot tell
-//! which rows it created nor return exactly the rows it wrote.
+//! which rows it created nor return exactly the rows it wrote; and
+//! `update_or_create_all` (key `i` of a batch set to, or created with,
+//! `visits = i`) against 100 single `update_or_create` calls and the
+//! hand-written multi-row upsert setting the inserted values (`do_update()
+//! .set((c.eq(excluded(c)), ..))`; MariaDB `c = VALUES(c)`), then the rows'
+//! `SELECT`.
 //!
 //! Three forms, each returning the 100 keys' rows in input order:
 //!
@@ -24,9 +29,9 @@
 //!   and `INSERT IGNORE` also skip a row that conflicts on another unique index (and
 //!   `INSERT IGNORE` turns other errors into warnings).
 //!
-//! Four situations: `miss` (100 new keys at every batch, each form its own) and `hit`
+//! Six situations: `miss` (100 new keys at every batch, each form its own) and `hit`
 //! (100 existing keys, a window of the seeded rows moving at every batch), and the same
-//! for the update (`update-miss`, `update-hit`). The table is
+//! for the updates (`update-miss`, `update-hit`, `each-miss`, `each-hit`). The table is
 //! the test suite's `users`, seeded with [`SEEDED`] rows and analyzed (in test mode
 //! [`SEEDED_TEST`]); each group runs on new connections.
 //!
@@ -121,6 +126,10 @@ enum Situation {
     UpdateMiss,
     /// `update_or_create_all_with` of 100 seeded keys.
     UpdateHit,
+    /// `update_or_create_all` (each key its own `visits`) of 100 new keys.
+    EachMiss,
+    /// `update_or_create_all` of 100 seeded keys.
+    EachHit,
 }
 
 impl Situation {
@@ -130,16 +139,25 @@ impl Situation {
             Situation::Hit => "hit",
             Situation::UpdateMiss => "update-miss",
             Situation::UpdateHit => "update-hit",
+            Situation::EachMiss => "each-miss",
+            Situation::EachHit => "each-hit",
         }
     }
 
     /// Whether the keys are new: every key created.
     fn creates(self) -> bool {
-        matches!(self, Situation::Miss | Situation::UpdateMiss)
+        matches!(
+            self,
+            Situation::Miss | Situation::UpdateMiss | Situation::EachMiss
+        )
     }
 
     fn updates(self) -> bool {
         matches!(self, Situation::UpdateMiss | Situation::UpdateHit)
+    }
+
+    fn each(self) -> bool {
+        matches!(self, Situation::EachMiss | Situation::EachHit)
     }
 }
 
@@ -497,17 +515,81 @@ macro_rules! update_forms {
     }};
 }
 
+/// The `update_or_create_all` forms of a backend (each key `i` of a batch
+/// set to, or created with, `visits = i`): the crate's batch, 100 single
+/// `update_or_create`, and `$upsert`, the hand-written multi-row upsert
+/// setting each row's inserted `visits`, then the rows' `SELECT`.
+macro_rules! each_forms {
+    ($m:ident, |$rows:ident| $upsert:expr) => {{
+        use diesel_get_or_create_bench::$m as m;
+
+        fn crate_batch(conn: &mut m::Conn, keys: &[String]) -> QueryResult<Rows> {
+            User::update_or_create_all(
+                conn,
+                keys.iter().enumerate().map(|(i, k)| {
+                    let k = k.as_str();
+                    (
+                        users::email.key(k),
+                        (names(k, k, "B"), users::visits.eq(i as i32)),
+                    )
+                }),
+            )
+        }
+
+        fn singles(conn: &mut m::Conn, keys: &[String]) -> QueryResult<Rows> {
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    User::update_or_create(
+                        conn,
+                        users::email.key(k.as_str()),
+                        (names(k, k, "B"), users::visits.eq(i as i32)),
+                    )
+                })
+                .collect()
+        }
+
+        fn hand_written(conn: &mut m::Conn, keys: &[String]) -> QueryResult<Rows> {
+            let $rows: Vec<_> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    (
+                        users::email.eq(k),
+                        names(k, k, "B"),
+                        users::visits.eq(i as i32),
+                    )
+                })
+                .collect();
+            $upsert.execute(conn)?;
+            let rows = users::table
+                .filter(users::email.eq_any(keys))
+                .select(User::as_select())
+                .load(conn)?;
+            Ok(in_input_order(keys, rows))
+        }
+
+        [
+            crate_batch as Form<m::Conn>,
+            singles as Form<m::Conn>,
+            hand_written as Form<m::Conn>,
+        ]
+    }};
+}
+
 /// A database for backend `$m` (seeded, then analyzed with `$analyze`) and
 /// its groups, each on new connections (so that no prepared statement or
 /// cached plan of one group carries over to the next).
 macro_rules! backend {
-    ($rows:expr, $name:literal, $m:ident, $analyze:literal, $forms:expr, $update_forms:expr, $after_batch:expr) => {{
+    ($rows:expr, $name:literal, $m:ident, $analyze:literal, $forms:expr, $update_forms:expr, $each_forms:expr, $after_batch:expr) => {{
         use diesel_get_or_create_bench::$m as m;
         let groups: Vec<(String, Situation)> = [
             Situation::Hit,
             Situation::Miss,
             Situation::UpdateHit,
             Situation::UpdateMiss,
+            Situation::EachHit,
+            Situation::EachMiss,
         ]
         .into_iter()
         .map(|s| (format!("{}/{}", $name, s.name()), s))
@@ -520,9 +602,11 @@ macro_rules! backend {
                 m::seed(&mut conn, seeded());
                 conn.batch_execute($analyze).expect("analyze");
             }
-            let (get_forms, update_forms) = ($forms, $update_forms);
+            let (get_forms, update_forms, each_forms) = ($forms, $update_forms, $each_forms);
             for (g, situation) in groups {
-                let forms = if situation.updates() {
+                let forms = if situation.each() {
+                    each_forms
+                } else if situation.updates() {
                     update_forms
                 } else {
                     get_forms
@@ -559,6 +643,16 @@ fn main() {
             .on_conflict(users::email)
             .do_update()
             .set(users::visits.eq(users::visits + 1))),
+        each_forms!(sqlite, |rows| diesel::insert_into(users::table)
+            .values(rows)
+            .on_conflict(users::email)
+            .do_update()
+            .set((
+                users::username.eq(diesel::upsert::excluded(users::username)),
+                users::first_name.eq(diesel::upsert::excluded(users::first_name)),
+                users::last_name.eq(diesel::upsert::excluded(users::last_name)),
+                users::visits.eq(diesel::upsert::excluded(users::visits)),
+            ))),
         |c: &mut diesel::SqliteConnection| c
             .batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
             .expect("checkpoint")
@@ -577,6 +671,16 @@ fn main() {
             .on_conflict(users::email)
             .do_update()
             .set(users::visits.eq(users::visits + 1))),
+        each_forms!(pg, |rows| diesel::insert_into(users::table)
+            .values(rows)
+            .on_conflict(users::email)
+            .do_update()
+            .set((
+                users::username.eq(diesel::upsert::excluded(users::username)),
+                users::first_name.eq(diesel::upsert::excluded(users::first_name)),
+                users::last_name.eq(diesel::upsert::excluded(users::last_name)),
+                users::visits.eq(diesel::upsert::excluded(users::visits)),
+            ))),
         |_: &mut diesel::PgConnection| {}
     );
     #[cfg(feature = "mysql")]
@@ -592,6 +696,24 @@ fn main() {
             .on_conflict(diesel::dsl::DuplicatedKeys)
             .do_update()
             .set(users::visits.eq(users::visits + 1))),
+        each_forms!(my, |rows| diesel::insert_into(users::table)
+            .values(rows)
+            .on_conflict(diesel::dsl::DuplicatedKeys)
+            .do_update()
+            .set((
+                users::username.eq(diesel::dsl::sql::<diesel::sql_types::Text>(
+                    "VALUES(username)"
+                )),
+                users::first_name.eq(diesel::dsl::sql::<diesel::sql_types::Text>(
+                    "VALUES(first_name)"
+                )),
+                users::last_name.eq(diesel::dsl::sql::<diesel::sql_types::Text>(
+                    "VALUES(last_name)"
+                )),
+                users::visits.eq(diesel::dsl::sql::<diesel::sql_types::Integer>(
+                    "VALUES(visits)"
+                )),
+            ))),
         |_: &mut diesel::MysqlConnection| {}
     );
     print_table(&rows);

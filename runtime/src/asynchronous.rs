@@ -71,7 +71,9 @@ use crate::model::Model;
 use crate::unique::UniqueKey;
 use crate::verify::{ConstraintError, ConstraintReport, ModelConstraints};
 
-pub use crate::batch::asynchronous::{AsyncGetOrCreateAllBackend, AsyncUpdateOrCreateAllBackend};
+pub use crate::batch::asynchronous::{
+    AsyncGetOrCreateAllBackend, AsyncUpdateOrCreateAllBackend, AsyncUpdateOrCreateEachBackend,
+};
 pub use crate::driver::asynchronous::AsyncIntrospect;
 
 /// `use diesel_get_or_create::asynchronous::prelude::*;` brings the
@@ -145,23 +147,22 @@ pub trait GetOrCreate: Model {
         Self: UniqueKey<K::Columns>,
         C::Backend: AsyncUpdateOrCreateBackend<C, Self, K, U, D, Mk>;
 
-    /// `update_or_create` for many keys at once, with the same `values` for
-    /// every key: for each key, in input order, its row and whether this
-    /// call created it; see [`crate::GetOrCreate::update_or_create_all`].
-    /// The bounds are those of
-    /// [`update_or_create_all_with`](Self::update_or_create_all_with).
+    /// `update_or_create` for many keys at once, each with its own values:
+    /// for each `(key, values)`, in input order, the key's row and whether
+    /// this call created it; see [`crate::GetOrCreate::update_or_create_all`].
+    /// The key values must also be `Send + Sync`, the values and the model
+    /// `Send`; `items` is consumed by the call itself, before the future
+    /// runs, so it need not be `Send`.
     fn update_or_create_all<C, I, K, V, Mk>(
         conn: &mut C,
-        keys: I,
-        values: V,
+        items: I,
     ) -> impl Future<Output = QueryResult<Vec<(Self, bool)>>> + Send
     where
         C: AsyncConnection,
-        I: IntoIterator<Item = K>,
+        I: IntoIterator<Item = (K, V)>,
         K: Lookup,
-        V: Clone,
         Self: UniqueKey<K::Columns>,
-        C::Backend: AsyncUpdateOrCreateAllBackend<C, Self, K, V, V, Mk>;
+        C::Backend: AsyncUpdateOrCreateEachBackend<C, Self, K, V, Mk>;
 
     /// `update_or_create_with` for many keys at once: for each
     /// `(key, create)`, in input order, the key's row after `update`, or the
@@ -265,21 +266,17 @@ impl<M: Model> GetOrCreate for M {
 
     fn update_or_create_all<C, I, K, V, Mk>(
         conn: &mut C,
-        keys: I,
-        values: V,
+        items: I,
     ) -> impl Future<Output = QueryResult<Vec<(Self, bool)>>> + Send
     where
         C: AsyncConnection,
-        I: IntoIterator<Item = K>,
+        I: IntoIterator<Item = (K, V)>,
         K: Lookup,
-        V: Clone,
         Self: UniqueKey<K::Columns>,
-        C::Backend: AsyncUpdateOrCreateAllBackend<C, Self, K, V, V, Mk>,
+        C::Backend: AsyncUpdateOrCreateEachBackend<C, Self, K, V, Mk>,
     {
-        let create = values.clone();
-        let items = keys.into_iter().map(move |key| (key, create.clone()));
-        <C::Backend as AsyncUpdateOrCreateAllBackend<C, Self, K, V, V, Mk>>::update_or_create_all_with(
-            conn, items, values,
+        <C::Backend as AsyncUpdateOrCreateEachBackend<C, Self, K, V, Mk>>::update_or_create_all(
+            conn, items,
         )
     }
 

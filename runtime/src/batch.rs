@@ -522,6 +522,26 @@ pub trait BatchUpdateAlgorithms<E: UpdateBatchIo>: BatchAlgorithms<E> {
     /// (else it updated it), for a changeset that is not empty.
     #[doc(hidden)]
     fn update_or_create_all(io: &mut E) -> impl Future<Output = QueryResult<Found<E::Row>>> + Send;
+
+    /// The same for `update_or_create_all`, whose changeset is
+    /// [`SetToValues`]: each key's own values.
+    #[doc(hidden)]
+    fn update_or_create_each(io: &mut E)
+        -> impl Future<Output = QueryResult<Found<E::Row>>> + Send;
+}
+
+/// `update_or_create_all` on any backend: with no column to set, the
+/// operation is `get_or_create_all`.
+pub(crate) async fn update_or_create_each<DB, E>(io: &mut E) -> QueryResult<Found<E::Row>>
+where
+    DB: BatchUpdateAlgorithms<E>,
+    E: UpdateBatchIo,
+{
+    if io.update_is_noop()? {
+        DB::get_or_create_all(io).await
+    } else {
+        DB::update_or_create_each(io).await
+    }
 }
 
 /// `update_or_create_all_with` on any backend: with nothing to update, the
@@ -694,12 +714,16 @@ pub trait UpsertBatchIo: ReturningBatchIo + UpdateReturningBatchIo {
 /// After either (the violation a second time), the chunk's existing rows
 /// are updated with `UPDATE .. RETURNING`, and the missing keys go to the
 /// insert, which returns the create values' own error.
+///
+/// Without `fallback` (`update_or_create_all`, whose changeset exists only
+/// in an upsert) the error is returned instead.
 #[cfg(feature = "postgres")]
 async fn upsert<E: UpsertBatchIo>(
     io: &mut E,
     chunk: &[usize],
     standalone: bool,
     found: &mut Found<E::Row>,
+    fallback: bool,
 ) -> QueryResult<()> {
     let mut again = true;
     loop {
@@ -712,8 +736,9 @@ async fn upsert<E: UpsertBatchIo>(
             }
             Err(error) if is_duplicate(&error) && core::mem::replace(&mut again, false) => {}
             Err(error)
-                if is_duplicate(&error)
-                    || crate::postgres::create_values_may_have_failed(&error) =>
+                if fallback
+                    && (is_duplicate(&error)
+                        || crate::postgres::create_values_may_have_failed(&error)) =>
             {
                 record(found, io.update_returning(chunk).await?, false);
                 return Ok(());
@@ -1085,7 +1110,21 @@ impl<E: UpsertBatchIo> BatchUpdateAlgorithms<E> for diesel::pg::Pg {
             io,
             crate::postgres::ERRORS,
             false,
-            async |io, chunk, standalone, found| upsert(io, chunk, standalone, found).await,
+            async |io, chunk, standalone, found| upsert(io, chunk, standalone, found, true).await,
+            async move |io, missing, standalone, found| {
+                insert_returning(io, missing, standalone, found, &mut unexplained).await
+            },
+        )
+        .await
+    }
+
+    async fn update_or_create_each(io: &mut E) -> QueryResult<Found<E::Row>> {
+        let mut unexplained = 0;
+        update_or_create_all(
+            io,
+            crate::postgres::ERRORS,
+            false,
+            async |io, chunk, standalone, found| upsert(io, chunk, standalone, found, false).await,
             async move |io, missing, standalone, found| {
                 insert_returning(io, missing, standalone, found, &mut unexplained).await
             },
@@ -1095,7 +1134,7 @@ impl<E: UpsertBatchIo> BatchUpdateAlgorithms<E> for diesel::pg::Pg {
 }
 
 #[cfg(feature = "mysql")]
-impl<E: UpdateBatchIo> BatchUpdateAlgorithms<E> for diesel::mysql::Mysql {
+impl<E: UpsertRowsBatchIo> BatchUpdateAlgorithms<E> for diesel::mysql::Mysql {
     async fn update_or_create_all(io: &mut E) -> QueryResult<Found<E::Row>> {
         update_or_create_all(
             io,
@@ -1112,10 +1151,33 @@ impl<E: UpdateBatchIo> BatchUpdateAlgorithms<E> for diesel::mysql::Mysql {
         )
         .await
     }
+
+    async fn update_or_create_each(io: &mut E) -> QueryResult<Found<E::Row>> {
+        update_or_create_all(
+            io,
+            crate::mysql::ERRORS,
+            true,
+            async |io, chunk, standalone, found| {
+                record(
+                    found,
+                    each::lock_then_upsert(io, chunk, standalone).await?,
+                    false,
+                );
+                Ok(())
+            },
+            async |io, missing, standalone, found| {
+                let insert = async |io: &mut E| insert_all_or_none(io, missing, true, found).await;
+                wrapped(io, standalone, insert).await
+            },
+        )
+        .await
+    }
 }
 
 #[cfg(feature = "sqlite")]
-impl<E: UpdateReturningBatchIo> BatchUpdateAlgorithms<E> for diesel::sqlite::Sqlite {
+impl<E: UpdateReturningBatchIo + UpsertRowsBatchIo> BatchUpdateAlgorithms<E>
+    for diesel::sqlite::Sqlite
+{
     async fn update_or_create_all(io: &mut E) -> QueryResult<Found<E::Row>> {
         update_or_create_all(
             io,
@@ -1132,10 +1194,33 @@ impl<E: UpdateReturningBatchIo> BatchUpdateAlgorithms<E> for diesel::sqlite::Sql
         )
         .await
     }
+
+    async fn update_or_create_each(io: &mut E) -> QueryResult<Found<E::Row>> {
+        update_or_create_all(
+            io,
+            crate::sqlite::ERRORS,
+            false,
+            async |io, chunk, standalone, found| {
+                record(
+                    found,
+                    each::lock_then_upsert(io, chunk, standalone).await?,
+                    false,
+                );
+                Ok(())
+            },
+            async |io, missing, standalone, found| {
+                let insert = async |io: &mut E| insert_all_or_none(io, missing, false, found).await;
+                wrapped(io, standalone, insert).await
+            },
+        )
+        .await
+    }
 }
 
 #[cfg(feature = "async")]
 pub(crate) mod asynchronous;
+pub(crate) mod each;
+pub use each::UpsertRowsBatchIo;
 
 pub(crate) mod sync {
     //! The batch statements on any `diesel::Connection`.
@@ -1152,11 +1237,13 @@ pub(crate) mod sync {
     use diesel::sql_types::Integer;
     use diesel::{Connection, Insertable, QueryResult, RunQueryDsl, SelectableHelper};
 
+    use super::each::{columns_of, Each, SetToValues};
     #[cfg(any(feature = "postgres", feature = "sqlite"))]
     use super::UpdateReturningBatchIo;
     use super::{
-        insert_rows, positions, update_or_create_all_with, Batch, BatchAlgorithms, BatchIo,
-        BatchLock, BatchUpdateAlgorithms, InsertRows, UpdateBatchIo,
+        insert_rows, positions, update_or_create_all_with, update_or_create_each, Batch,
+        BatchAlgorithms, BatchIo, BatchLock, BatchUpdateAlgorithms, InsertRows, UpdateBatchIo,
+        UpsertRowsBatchIo,
     };
     use crate::call::SelectionOf;
     use crate::defaults::InsertRow;
@@ -1402,6 +1489,159 @@ pub(crate) mod sync {
         }
     }
 
+    /// The statements of [`UpsertRowsBatchIo`] on backend `Self`
+    /// (MySQL, SQLite), synchronously.
+    pub trait SyncUpsertRows<C, M, K, D, Mk, U>: Backend
+    where
+        M: Model,
+        D: InsertRow<M::Table, K, Mk>,
+    {
+        /// See [`UpsertRowsBatchIo::lock_rows`].
+        fn lock_rows(
+            conn: &mut C,
+            batch: &mut Batch<M, K, D, Mk, U>,
+            which: &[usize],
+        ) -> QueryResult<Vec<(usize, M)>>;
+        /// See [`UpsertRowsBatchIo::upsert_rows`].
+        fn upsert_rows(
+            conn: &mut C,
+            batch: &mut Batch<M, K, D, Mk, U>,
+            which: &[usize],
+        ) -> QueryResult<()>;
+    }
+
+    impl<C, M, K, D, Mk, U> UpsertRowsBatchIo for SyncBatchIo<'_, C, M, K, D, Mk, U>
+    where
+        Self: UpdateBatchIo<Row = M>,
+        C: Connection,
+        C::Backend: SyncUpsertRows<C, M, K, D, Mk, U>,
+        M: Model,
+        D: InsertRow<M::Table, K, Mk>,
+    {
+        async fn lock_rows(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
+            C::Backend::lock_rows(self.conn, &mut self.batch, which)
+        }
+
+        async fn upsert_rows(&mut self, which: &[usize]) -> QueryResult<()> {
+            C::Backend::upsert_rows(self.conn, &mut self.batch, which)
+        }
+    }
+
+    #[cfg(feature = "mysql")]
+    mod mysql {
+        use diesel::connection::LoadConnection;
+        use diesel::deserialize::FromSqlRow;
+        use diesel::expression::{QueryMetadata, Selectable};
+        use diesel::mysql::Mysql;
+        use diesel::query_builder::{QueryFragment, QueryId};
+        use diesel::query_source::QuerySource;
+        use diesel::sql_types::Integer;
+        use diesel::{Connection, Insertable, QueryResult, RunQueryDsl};
+
+        use super::super::each::other_unique;
+        use super::super::{positions, Batch, InsertRows};
+        use super::SyncUpsertRows;
+        use crate::call::SelectionOf;
+        use crate::defaults::InsertRow;
+        use crate::key::{Lookup, LookupFilter};
+        use crate::model::Model;
+
+        impl<C, M, K, D, Mk, U> SyncUpsertRows<C, M, K, D, Mk, U> for Mysql
+        where
+            C: Connection<Backend = Mysql> + LoadConnection,
+            M: Model + Selectable<Mysql> + 'static,
+            M::SelectExpression: QueryId,
+            Mysql: QueryMetadata<(Integer, SelectionOf<M, Mysql>)>,
+            (i32, M): FromSqlRow<(Integer, SelectionOf<M, Mysql>), Mysql>,
+            SelectionOf<M, Mysql>: QueryFragment<Mysql>,
+            <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+            K: Lookup + LookupFilter<Mysql> + Ord + Clone,
+            D: InsertRow<M::Table, K, Mk>,
+            D::Row: Clone,
+            Vec<D::Row>: Insertable<M::Table>,
+            InsertRows<M, D::Row>: QueryFragment<Mysql>,
+            U: QueryFragment<Mysql>,
+        {
+            fn lock_rows(
+                conn: &mut C,
+                batch: &mut Batch<M, K, D, Mk, U>,
+                which: &[usize],
+            ) -> QueryResult<Vec<(usize, M)>> {
+                let rows = batch.select_for_update(which).load::<(i32, M)>(conn)?;
+                positions(which, rows)
+            }
+
+            fn upsert_rows(
+                conn: &mut C,
+                batch: &mut Batch<M, K, D, Mk, U>,
+                which: &[usize],
+            ) -> QueryResult<()> {
+                let upsert = batch.upsert_rows(which);
+                upsert.execute(conn).map(drop).map_err(other_unique)
+            }
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    mod sqlite {
+        use diesel::connection::LoadConnection;
+        use diesel::deserialize::FromSqlRow;
+        use diesel::expression::{QueryMetadata, Selectable};
+        use diesel::query_builder::{QueryFragment, QueryId};
+        use diesel::query_source::QuerySource;
+        use diesel::sql_types::Integer;
+        use diesel::sqlite::Sqlite;
+        use diesel::{Connection, Insertable, QueryResult, RunQueryDsl};
+
+        use super::super::each::{upsert_row, TouchKey};
+        use super::super::{positions, Batch};
+        use super::SyncUpsertRows;
+        use crate::call::SelectionOf;
+        use crate::defaults::InsertRow;
+        use crate::key::{Lookup, LookupFilter};
+        use crate::model::Model;
+
+        impl<C, M, K, D, Mk, U> SyncUpsertRows<C, M, K, D, Mk, U> for Sqlite
+        where
+            C: Connection<Backend = Sqlite> + LoadConnection,
+            M: Model + Selectable<Sqlite> + 'static,
+            M::Table: QueryId,
+            M::SelectExpression: QueryId,
+            Sqlite: QueryMetadata<(Integer, SelectionOf<M, Sqlite>)>,
+            (i32, M): FromSqlRow<(Integer, SelectionOf<M, Sqlite>), Sqlite>,
+            SelectionOf<M, Sqlite>: QueryFragment<Sqlite>,
+            <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
+            K: Lookup + LookupFilter<Sqlite> + Ord + Clone,
+            D: InsertRow<M::Table, K, Mk>,
+            D::Row: Clone + Insertable<M::Table>,
+            <D::Row as Insertable<M::Table>>::Values: QueryFragment<Sqlite> + QueryId,
+            U: QueryFragment<Sqlite>,
+        {
+            fn lock_rows(
+                conn: &mut C,
+                batch: &mut Batch<M, K, D, Mk, U>,
+                which: &[usize],
+            ) -> QueryResult<Vec<(usize, M)>> {
+                let touch = TouchKey::NEW;
+                let rows = batch.touch_keys(which, &touch).load::<(i32, M)>(conn)?;
+                positions(which, rows)
+            }
+
+            fn upsert_rows(
+                conn: &mut C,
+                batch: &mut Batch<M, K, D, Mk, U>,
+                which: &[usize],
+            ) -> QueryResult<()> {
+                for &i in which {
+                    let values = batch.row_values(i);
+                    upsert_row::<_, _, K::Columns, _>(M::table(), &values, &batch.changeset)
+                        .execute(conn)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Whether backend `Self` can run `get_or_create_all` for model `M` with
     /// lookups `K` and defaults `D` over connection `C`; see
     /// [`GetOrCreate::get_or_create_all`](crate::GetOrCreate::get_or_create_all).
@@ -1496,6 +1736,59 @@ pub(crate) mod sync {
             };
             let found = block_on(update_or_create_all_with::<DB, _>(&mut io))?;
             Ok(io.batch.finish(found))
+        }
+    }
+    /// Whether backend `Self` can run `update_or_create_all` for model `M`
+    /// with lookups `K` and values `V` over connection `C`; see
+    /// [`GetOrCreate::update_or_create_all`](crate::GetOrCreate::update_or_create_all).
+    /// It only appears in bounds: never implement it.
+    #[diagnostic::on_unimplemented(
+        message = "`update_or_create_all` cannot run for `{M}` on backend `{Self}` with these arguments",
+        label = "a requirement below is not met",
+        note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
+                that the keys and the values use columns of the model's table, that the values are `Insertable` \
+                and `Clone`, that the model is `Clone` and derives `Queryable` and `Selectable`, \
+                and that the key values are `Ord`"
+    )]
+    pub trait UpdateOrCreateEachBackend<C, M, K, V, Mk>:
+        Backend + crate::query::sealed::Sealed
+    {
+        /// Run `update_or_create_all` on `conn`.
+        #[doc(hidden)]
+        fn update_or_create_all(
+            conn: &mut C,
+            items: impl IntoIterator<Item = (K, V)>,
+        ) -> QueryResult<Vec<(M, bool)>>;
+    }
+
+    impl<DB, C, M, K, V, Mk> UpdateOrCreateEachBackend<C, M, K, V, Mk> for DB
+    where
+        DB: Backend + Default + crate::query::sealed::Sealed,
+        DB::QueryBuilder: Default,
+        C: Connection<Backend = DB>,
+        M: Model + Clone,
+        K: Lookup + Ord + Clone,
+        V: InsertRow<M::Table, K, Mk> + Clone,
+        V::Row: Clone + Insertable<M::Table>,
+        <V::Row as Insertable<M::Table>>::Values: QueryFragment<DB>,
+        for<'c> SyncBatchIo<'c, C, M, K, V, Mk, SetToValues<M::Table>>: UpdateBatchIo<Row = M>,
+        for<'c> DB: BatchUpdateAlgorithms<SyncBatchIo<'c, C, M, K, V, Mk, SetToValues<M::Table>>>,
+    {
+        fn update_or_create_all(
+            conn: &mut C,
+            items: impl IntoIterator<Item = (K, V)>,
+        ) -> QueryResult<Vec<(M, bool)>> {
+            let mut each = Each::new(items, columns_of::<DB, M, K, V, Mk>)?;
+            let mut results = Vec::with_capacity(each.groups.len());
+            for (columns, group) in core::mem::take(&mut each.groups) {
+                let mut io = SyncBatchIo {
+                    conn: &mut *conn,
+                    batch: Batch::updating(group, SetToValues::new(columns)),
+                };
+                let found = block_on(update_or_create_each::<DB, _>(&mut io))?;
+                results.push(io.batch.finish(found));
+            }
+            Ok(each.finish(&results))
         }
     }
 }

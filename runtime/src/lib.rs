@@ -76,7 +76,9 @@ mod transaction;
 mod unique;
 mod verify;
 
-pub use crate::batch::sync::{GetOrCreateAllBackend, UpdateOrCreateAllBackend};
+pub use crate::batch::sync::{
+    GetOrCreateAllBackend, UpdateOrCreateAllBackend, UpdateOrCreateEachBackend,
+};
 pub use crate::defaults::{lazy, LazyDefaults};
 pub use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 pub use crate::key::{Key, KeyExpressionMethods, KeyValue, Lookup};

@@ -3,7 +3,9 @@
 use diesel::query_builder::QueryFragment;
 use diesel::{Connection, QueryResult, Table};
 
-use crate::batch::sync::{GetOrCreateAllBackend, UpdateOrCreateAllBackend};
+use crate::batch::sync::{
+    GetOrCreateAllBackend, UpdateOrCreateAllBackend, UpdateOrCreateEachBackend,
+};
 use crate::driver::sync::{GetOrCreateBackend, UpdateOrCreateBackend};
 use crate::key::Lookup;
 use crate::unique::UniqueKey;
@@ -198,28 +200,56 @@ pub trait GetOrCreate: Model {
         )
     }
 
-    /// `update_or_create` for many keys at once, with the same `values` for
-    /// every key: each key's row is updated with `values`, or the key is
-    /// inserted with them. Returns, in input order, each key's row and
-    /// whether this call created it. See
-    /// [`update_or_create_all_with`](Self::update_or_create_all_with).
+    /// `update_or_create` for many keys at once, each with its own values:
+    /// for each `(key, values)`, in input order, the key's row after its
+    /// columns were set to `values`, or the row inserted with the key and
+    /// `values` if it had none, and whether this call created it.
+    ///
+    /// `values` is anything `Insertable` and `Clone` (a tuple of
+    /// `column.eq(value)`, a struct deriving `Insertable`, or a reference to
+    /// one). On an existing row it sets the columns it inserts, except those
+    /// it leaves to their default (an `Option` field's `None`), as
+    /// `AsChangeset` leaves them; keys whose values set different columns go
+    /// in separate statements. A key given twice is updated or created once,
+    /// with the values of its first occurrence.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> diesel::QueryResult<()> {
+    /// # use diesel::prelude::*;
+    /// # use diesel::connection::SimpleConnection;
+    /// use diesel_get_or_create::prelude::*;
+    /// # diesel::table! { tags (id) { id -> Integer, name -> Text, uses -> Integer } }
+    /// # #[derive(Clone, Queryable, Selectable, GetOrCreate)]
+    /// # #[diesel(table_name = tags)]
+    /// # pub struct Tag { pub id: i32, #[unique] pub name: String, pub uses: i32 }
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # conn.batch_execute("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, uses INTEGER NOT NULL)")?;
+    /// Tag::get_or_create(&mut conn, tags::name.key("rust"), tags::uses.eq(5))?;
+    /// let tags = Tag::update_or_create_all(
+    ///     &mut conn,
+    ///     [("web", 1), ("rust", 7)].map(|(name, uses)| (tags::name.key(name), tags::uses.eq(uses))),
+    /// )?;
+    /// let uses: Vec<_> = tags.iter().map(|(tag, created)| (tag.name.as_str(), tag.uses, *created)).collect();
+    /// assert_eq!(uses, [("web", 1, true), ("rust", 7, false)]);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "sqlite"))]
+    /// # fn main() {}
+    /// ```
     fn update_or_create_all<C, I, K, V, Mk>(
         conn: &mut C,
-        keys: I,
-        values: V,
+        items: I,
     ) -> QueryResult<Vec<(Self, bool)>>
     where
         C: Connection,
-        I: IntoIterator<Item = K>,
+        I: IntoIterator<Item = (K, V)>,
         K: Lookup,
-        V: Clone,
         Self: UniqueKey<K::Columns>,
-        C::Backend: UpdateOrCreateAllBackend<C, Self, K, V, V, Mk>,
+        C::Backend: UpdateOrCreateEachBackend<C, Self, K, V, Mk>,
     {
-        let create = values.clone();
-        let items = keys.into_iter().map(move |key| (key, create.clone()));
-        <C::Backend as UpdateOrCreateAllBackend<C, Self, K, V, V, Mk>>::update_or_create_all_with(
-            conn, items, values,
+        <C::Backend as UpdateOrCreateEachBackend<C, Self, K, V, Mk>>::update_or_create_all(
+            conn, items,
         )
     }
 

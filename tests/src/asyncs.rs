@@ -252,6 +252,10 @@ mod sqlite {
             <crate::sqlite::Sqlite as TestBackend>::BATCH_UPDATE;
         const BATCH_UPDATE_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
             <crate::sqlite::Sqlite as TestBackend>::BATCH_UPDATE_IN_TRANSACTION;
+        const BATCH_EACH: (crate::backend::Count, crate::backend::Count) =
+            <crate::sqlite::Sqlite as TestBackend>::BATCH_EACH;
+        const BATCH_EACH_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
+            <crate::sqlite::Sqlite as TestBackend>::BATCH_EACH_IN_TRANSACTION;
         same_as!(Sqlite, "sqlite-async");
         type Conn = AsyncConn<SqliteWrapper>;
         type Db = AsyncDb<TestDb>;
@@ -305,6 +309,10 @@ pub mod postgres {
             <crate::pg::Postgres as TestBackend>::BATCH_UPDATE;
         const BATCH_UPDATE_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
             <crate::pg::Postgres as TestBackend>::BATCH_UPDATE_IN_TRANSACTION;
+        const BATCH_EACH: (crate::backend::Count, crate::backend::Count) =
+            <crate::pg::Postgres as TestBackend>::BATCH_EACH;
+        const BATCH_EACH_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
+            <crate::pg::Postgres as TestBackend>::BATCH_EACH_IN_TRANSACTION;
         same_as!(Postgres, "postgres-async");
         type Conn = AsyncConn<AsyncPgConnection>;
         type Db = AsyncDb<TestDb>;
@@ -386,6 +394,10 @@ pub mod mysql {
             <crate::my::Mysql as TestBackend>::BATCH_UPDATE;
         const BATCH_UPDATE_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
             <crate::my::Mysql as TestBackend>::BATCH_UPDATE_IN_TRANSACTION;
+        const BATCH_EACH: (crate::backend::Count, crate::backend::Count) =
+            <crate::my::Mysql as TestBackend>::BATCH_EACH;
+        const BATCH_EACH_IN_TRANSACTION: (crate::backend::Count, crate::backend::Count) =
+            <crate::my::Mysql as TestBackend>::BATCH_EACH_IN_TRANSACTION;
         same_as!(Mysql, "mariadb-async");
         type Conn = AsyncConn<AsyncMysqlConnection>;
         type Db = AsyncDb<TestDb>;

@@ -203,6 +203,11 @@ pub trait TestBackend: Sized + 'static {
     const BATCH_UPDATE: (Count, Count);
     /// The same inside the caller's transaction.
     const BATCH_UPDATE_IN_TRANSACTION: (Count, Count);
+    /// Statements of `update_or_create_all` (each key its own values) on 10
+    /// keys, standalone: (every key updated, every key created).
+    const BATCH_EACH: (Count, Count);
+    /// The same inside the caller's transaction.
+    const BATCH_EACH_IN_TRANSACTION: (Count, Count);
 
     /// Whether a caller whose transaction failed with `err` runs it again, as
     /// an application does.

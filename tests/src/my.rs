@@ -200,6 +200,21 @@ impl TestBackend for Mysql {
         ),
         (5, "SELECT (no row); BEGIN, INSERT, SELECT, COMMIT"),
     );
+    const BATCH_EACH: (Count, Count) = (
+        (
+            6,
+            "SELECT; BEGIN, SELECT .. FOR UPDATE, INSERT .. ON DUPLICATE KEY UPDATE, \
+             SELECT .. LOCK IN SHARE MODE, COMMIT",
+        ),
+        (5, "SELECT (no row); BEGIN, INSERT, SELECT, COMMIT"),
+    );
+    const BATCH_EACH_IN_TRANSACTION: (Count, Count) = (
+        (
+            4,
+            "SELECT; SELECT .. FOR UPDATE, INSERT .. ON DUPLICATE KEY UPDATE, SELECT .. LOCK IN SHARE MODE",
+        ),
+        (3, "SELECT (no row); INSERT; SELECT"),
+    );
     const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (
         (3, "SELECT; UPDATE, SELECT .. LOCK IN SHARE MODE"),
         (3, "SELECT (no row); INSERT; SELECT"),

@@ -178,6 +178,8 @@ impl TestBackend for Postgres {
         (1, "INSERT .. ON CONFLICT DO UPDATE RETURNING"),
         (1, "INSERT .. ON CONFLICT DO UPDATE RETURNING"),
     );
+    const BATCH_EACH: (Count, Count) = Self::BATCH_UPDATE;
+    const BATCH_EACH_IN_TRANSACTION: (Count, Count) = Self::BATCH_UPDATE_IN_TRANSACTION;
     const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (
         (
             3,

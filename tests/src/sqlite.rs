@@ -140,6 +140,27 @@ impl crate::backend::TestBackend for Sqlite {
             "UPDATE .. RETURNING (no row); BEGIN, INSERT, SELECT .. UNION ALL, COMMIT",
         ),
     );
+    const BATCH_EACH: (Count, Count) = (
+        (
+            14,
+            "BEGIN, UPDATE SET <key> = <key> .. RETURNING, one INSERT .. ON CONFLICT DO UPDATE per key, \
+             SELECT .. UNION ALL, COMMIT",
+        ),
+        (
+            7,
+            "BEGIN, UPDATE SET <key> = <key> .. RETURNING (no row), COMMIT; BEGIN, INSERT, SELECT .. UNION ALL, COMMIT",
+        ),
+    );
+    const BATCH_EACH_IN_TRANSACTION: (Count, Count) = (
+        (
+            12,
+            "UPDATE SET <key> = <key> .. RETURNING, one INSERT .. ON CONFLICT DO UPDATE per key, SELECT .. UNION ALL",
+        ),
+        (
+            3,
+            "UPDATE SET <key> = <key> .. RETURNING (no row); INSERT; SELECT .. UNION ALL",
+        ),
+    );
     const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (
         (1, "UPDATE .. RETURNING"),
         (

@@ -15,11 +15,12 @@ use diesel::sql_types::Integer;
 use diesel::{QueryResult, SelectableHelper};
 use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
 
+use super::each::{columns_of, Each, SetToValues};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 use super::UpdateReturningBatchIo;
 use super::{
-    positions, update_or_create_all_with, Batch, BatchAlgorithms, BatchIo, BatchLock,
-    BatchUpdateAlgorithms, UpdateBatchIo,
+    positions, update_or_create_all_with, update_or_create_each, Batch, BatchAlgorithms, BatchIo,
+    BatchLock, BatchUpdateAlgorithms, UpdateBatchIo, UpsertRowsBatchIo,
 };
 use crate::call::SelectionOf;
 use crate::defaults::InsertRow;
@@ -216,6 +217,134 @@ where
 {
     async fn update_returning(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
         self.batch.update_returning(self.conn, which).await
+    }
+}
+
+/// The statements of [`UpsertRowsBatchIo`] on backend `Self` (MySQL,
+/// SQLite), on async connection `C`.
+pub trait AsyncUpsertRows<C, M, K, D, Mk, U>: Backend
+where
+    M: Model,
+    D: InsertRow<M::Table, K, Mk>,
+{
+    /// See [`UpsertRowsBatchIo::lock_rows`].
+    fn lock_rows(
+        conn: &mut C,
+        batch: &mut Batch<M, K, D, Mk, U>,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Vec<(usize, M)>>> + Send;
+    /// See [`UpsertRowsBatchIo::upsert_rows`].
+    fn upsert_rows(
+        conn: &mut C,
+        batch: &mut Batch<M, K, D, Mk, U>,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<()>> + Send;
+}
+
+impl<C, M, K, D, Mk, U> UpsertRowsBatchIo for AsyncBatchIo<'_, C, M, K, D, Mk, U>
+where
+    Self: UpdateBatchIo<Row = M>,
+    C: AsyncConnection,
+    C::Backend: AsyncUpsertRows<C, M, K, D, Mk, U>,
+    M: Model,
+    D: InsertRow<M::Table, K, Mk>,
+{
+    async fn lock_rows(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, M)>> {
+        C::Backend::lock_rows(self.conn, &mut self.batch, which).await
+    }
+
+    async fn upsert_rows(&mut self, which: &[usize]) -> QueryResult<()> {
+        C::Backend::upsert_rows(self.conn, &mut self.batch, which).await
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl<C, M, K, D, Mk, U> AsyncUpsertRows<C, M, K, D, Mk, U> for diesel::mysql::Mysql
+where
+    C: AsyncConnection<Backend = diesel::mysql::Mysql>,
+    M: Model + Selectable<diesel::mysql::Mysql> + Send + 'static,
+    M::Table: Send,
+    M::SelectExpression: QueryId + Send,
+    diesel::mysql::Mysql: QueryMetadata<(Integer, SelectionOf<M, diesel::mysql::Mysql>)>,
+    (i32, M): FromSqlRow<(Integer, SelectionOf<M, diesel::mysql::Mysql>), diesel::mysql::Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<diesel::mysql::Mysql> + Send,
+    SelectionOf<M, diesel::mysql::Mysql>: QueryFragment<diesel::mysql::Mysql>,
+    K: Lookup + LookupFilter<diesel::mysql::Mysql> + Ord + Clone + Sync,
+    D: InsertRow<M::Table, K, Mk>,
+    D::Row: Clone,
+    Vec<D::Row>: diesel::Insertable<M::Table>,
+    super::InsertRows<M, D::Row>: QueryFragment<diesel::mysql::Mysql> + Send,
+    U: QueryFragment<diesel::mysql::Mysql> + Sync,
+{
+    fn lock_rows(
+        conn: &mut C,
+        batch: &mut Batch<M, K, D, Mk, U>,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Vec<(usize, M)>>> + Send {
+        let query = batch.select_for_update(which);
+        async move { positions(which, query.load::<(i32, M)>(conn).await?) }
+    }
+
+    fn upsert_rows(
+        conn: &mut C,
+        batch: &mut Batch<M, K, D, Mk, U>,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<()>> + Send {
+        let upsert = batch.upsert_rows(which);
+        async move {
+            upsert
+                .execute(conn)
+                .await
+                .map(drop)
+                .map_err(super::each::other_unique)
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl<C, M, K, D, Mk, U> AsyncUpsertRows<C, M, K, D, Mk, U> for diesel::sqlite::Sqlite
+where
+    C: AsyncConnection<Backend = diesel::sqlite::Sqlite>,
+    M: Model + Selectable<diesel::sqlite::Sqlite> + Send + 'static,
+    M::Table: QueryId + Send,
+    M::SelectExpression: QueryId + Send,
+    diesel::sqlite::Sqlite: QueryMetadata<(Integer, SelectionOf<M, diesel::sqlite::Sqlite>)>,
+    (i32, M): FromSqlRow<(Integer, SelectionOf<M, diesel::sqlite::Sqlite>), diesel::sqlite::Sqlite>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<diesel::sqlite::Sqlite> + Send + Sync,
+    SelectionOf<M, diesel::sqlite::Sqlite>: QueryFragment<diesel::sqlite::Sqlite>,
+    K: Lookup + LookupFilter<diesel::sqlite::Sqlite> + Ord + Clone + Sync,
+    D: InsertRow<M::Table, K, Mk>,
+    D::Row: Clone + diesel::Insertable<M::Table>,
+    <D::Row as diesel::Insertable<M::Table>>::Values:
+        QueryFragment<diesel::sqlite::Sqlite> + QueryId + Send + Sync,
+    U: QueryFragment<diesel::sqlite::Sqlite> + Sync,
+{
+    fn lock_rows(
+        conn: &mut C,
+        batch: &mut Batch<M, K, D, Mk, U>,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Vec<(usize, M)>>> + Send {
+        // Zero-sized: leaking it allocates nothing.
+        let touch: &'static _ = Box::leak(Box::new(super::each::TouchKey::NEW));
+        let query = batch.touch_keys(which, touch);
+        async move { positions(which, query.load::<(i32, M)>(conn).await?) }
+    }
+
+    fn upsert_rows(
+        conn: &mut C,
+        batch: &mut Batch<M, K, D, Mk, U>,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<()>> + Send {
+        let rows: Vec<_> = which.iter().map(|&i| batch.row_values(i)).collect();
+        let changeset = &batch.changeset;
+        async move {
+            for values in &rows {
+                super::each::upsert_row::<_, _, K::Columns, _>(M::table(), values, changeset)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -576,6 +705,67 @@ where
             let mut io = AsyncBatchIo { conn, batch };
             let found = update_or_create_all_with::<DB, _>(&mut io).await?;
             Ok(io.batch.finish(found))
+        }
+    }
+}
+
+/// Whether backend `Self` can run the async `update_or_create_all` for
+/// model `M` with lookups `K` and values `V` over async connection `C`; see
+/// [`asynchronous::GetOrCreate::update_or_create_all`](crate::asynchronous::GetOrCreate::update_or_create_all).
+///
+/// It only appears in bounds: never implement it.
+#[diagnostic::on_unimplemented(
+    message = "`update_or_create_all` cannot run for `{M}` on backend `{Self}` with these arguments",
+    label = "a requirement below is not met",
+    note = "check that the features `async` and the backend's (`sqlite`, `postgres` or `mysql`) of \
+            diesel-get-or-create are enabled, that the keys and the values use columns of the \
+            model's table, that the values are `Insertable + Clone + Send`, that the model is \
+            `Clone + Send` and derives `Queryable` and `Selectable`, and that the key values are \
+            `Ord + Send + Sync`"
+)]
+pub trait AsyncUpdateOrCreateEachBackend<C, M, K, V, Mk>:
+    Backend + crate::query::sealed::Sealed
+{
+    /// Run `update_or_create_all` on `conn`.
+    #[doc(hidden)]
+    fn update_or_create_all(
+        conn: &mut C,
+        items: impl IntoIterator<Item = (K, V)>,
+    ) -> impl Future<Output = QueryResult<Vec<(M, bool)>>> + Send;
+}
+
+impl<DB, C, M, K, V, Mk> AsyncUpdateOrCreateEachBackend<C, M, K, V, Mk> for DB
+where
+    DB: Backend + Default + crate::query::sealed::Sealed,
+    DB::QueryBuilder: Default,
+    C: AsyncConnection<Backend = DB>,
+    M: Model + Clone + Send,
+    K: Lookup + Ord + Clone + Send,
+    V: InsertRow<M::Table, K, Mk> + Clone + Send,
+    V::Row: Clone + Send + diesel::Insertable<M::Table>,
+    <V::Row as diesel::Insertable<M::Table>>::Values: QueryFragment<DB>,
+    for<'c> AsyncBatchIo<'c, C, M, K, V, Mk, SetToValues<M::Table>>: UpdateBatchIo<Row = M>,
+    for<'c> DB: BatchUpdateAlgorithms<AsyncBatchIo<'c, C, M, K, V, Mk, SetToValues<M::Table>>>,
+{
+    fn update_or_create_all(
+        conn: &mut C,
+        items: impl IntoIterator<Item = (K, V)>,
+    ) -> impl Future<Output = QueryResult<Vec<(M, bool)>>> + Send {
+        // Grouped before the future: `items` need not be `Send`.
+        let each = Each::new(items, columns_of::<DB, M, K, V, Mk>);
+        async move {
+            let mut each = each?;
+            let mut results = Vec::with_capacity(each.groups.len());
+            for (columns, group) in core::mem::take(&mut each.groups) {
+                let batch = Batch::updating(group, SetToValues::new(columns));
+                let mut io = AsyncBatchIo {
+                    conn: &mut *conn,
+                    batch,
+                };
+                let found = update_or_create_each::<DB, _>(&mut io).await?;
+                results.push(io.batch.finish(found));
+            }
+            Ok(each.finish(&results))
         }
     }
 }

@@ -27,6 +27,11 @@ enum Step {
     UpdateReturning(Vec<usize>),
     /// `INSERT .. ON CONFLICT DO UPDATE .. RETURNING` (PostgreSQL)
     Upsert(Vec<usize>),
+    /// `SELECT .. FOR UPDATE` (MySQL), `UPDATE SET <key> = <key> ..
+    /// RETURNING` (SQLite)
+    LockRows(Vec<usize>),
+    /// The upsert of existing rows (MySQL, SQLite)
+    UpsertRows(Vec<usize>),
     Begin,
     Commit,
     Rollback,
@@ -109,6 +114,15 @@ impl Script {
     ) -> (QueryResult<Found<&'static str>>, Vec<Step>) {
         let result =
             crate::driver::sync::block_on(super::update_or_create_all_with::<DB, _>(&mut self));
+        self.finish(result)
+    }
+
+    /// Run backend `DB`'s `update_or_create_all` to the script's end.
+    fn play_each<DB: BatchUpdateAlgorithms<Script>>(
+        mut self,
+    ) -> (QueryResult<Found<&'static str>>, Vec<Step>) {
+        let result =
+            crate::driver::sync::block_on(super::update_or_create_each::<DB, _>(&mut self));
         self.finish(result)
     }
 
@@ -198,6 +212,16 @@ impl super::UpdateReturningBatchIo for Script {
         which: &[usize],
     ) -> QueryResult<Vec<(usize, &'static str)>> {
         self.rows(UpdateReturning(which.to_vec()))
+    }
+}
+
+impl super::UpsertRowsBatchIo for Script {
+    async fn lock_rows(&mut self, which: &[usize]) -> QueryResult<Vec<(usize, &'static str)>> {
+        self.rows(LockRows(which.to_vec()))
+    }
+
+    async fn upsert_rows(&mut self, which: &[usize]) -> QueryResult<()> {
+        self.done(UpsertRows(which.to_vec()))
     }
 }
 
@@ -982,6 +1006,245 @@ mod update {
                 script.push((Read(v(&[0])), rows(&[(0, "theirs")])));
             }
             let (found, _) = Script::new(1, true, script).play_update::<Sqlite>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(
+                    DatabaseErrorKind::SerializationFailure,
+                    _
+                ))
+            ));
+        }
+    }
+}
+
+/// `update_or_create_all`: each key with its own values.
+mod each {
+    use super::*;
+
+    fn deadlock() -> Error {
+        error(
+            DatabaseErrorKind::Unknown,
+            "Deadlock found when trying to get lock; try restarting transaction",
+        )
+    }
+
+    #[cfg(feature = "postgres")]
+    mod postgres {
+        use diesel::pg::Pg;
+
+        use super::*;
+
+        #[test]
+        fn one_upsert_updates_and_creates() {
+            let (found, steps) = Script::new(
+                2,
+                false,
+                vec![(
+                    Upsert(v(&[0, 1])),
+                    Upserted(vec![(0, "a", false), (1, "b", true)]),
+                )],
+            )
+            .play_each::<Pg>();
+            assert_eq!(ok(found), [("a", false), ("b", true)]);
+            assert_eq!(steps.len(), 1);
+        }
+
+        #[test]
+        fn a_second_duplicate_is_returned_without_an_update_fallback() {
+            let (found, _) = Script::new(
+                1,
+                false,
+                vec![
+                    (Upsert(v(&[0])), Fail(duplicate())),
+                    (Upsert(v(&[0])), Fail(duplicate())),
+                ],
+            )
+            .play_each::<Pg>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+            ));
+        }
+
+        #[test]
+        fn values_that_cannot_form_a_row_are_returned() {
+            let null = || error(DatabaseErrorKind::NotNullViolation, "null value");
+            let (found, _) =
+                Script::new(1, false, vec![(Upsert(v(&[0])), Fail(null()))]).play_each::<Pg>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(DatabaseErrorKind::NotNullViolation, _))
+            ));
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    mod sqlite {
+        use diesel::sqlite::Sqlite;
+
+        use super::*;
+
+        #[test]
+        fn locks_upserts_and_reads_the_existing_rows_then_inserts_the_rest() {
+            let (found, steps) = Script::new(
+                3,
+                false,
+                vec![
+                    (Begin, Done),
+                    (LockRows(v(&[0, 1, 2])), rows(&[(2, "c"), (0, "a")])),
+                    (UpsertRows(v(&[0, 2])), Done),
+                    (ReadShared(v(&[0, 2])), rows(&[(0, "a2"), (2, "c2")])),
+                    (Commit, Done),
+                    (Begin, Done),
+                    (Insert(v(&[1])), Count(1)),
+                    (Read(v(&[1])), rows(&[(1, "b")])),
+                    (Commit, Done),
+                ],
+            )
+            .play_each::<Sqlite>();
+            assert_eq!(ok(found), [("a2", false), ("b", true), ("c2", false)]);
+            assert_eq!(steps.len(), 9);
+        }
+
+        #[test]
+        fn no_existing_row_no_upsert() {
+            let (found, _) = Script::new(
+                1,
+                true,
+                vec![
+                    (LockRows(v(&[0])), rows(&[])),
+                    (Insert(v(&[0])), Count(1)),
+                    (Read(v(&[0])), rows(&[(0, "a")])),
+                ],
+            )
+            .play_each::<Sqlite>();
+            assert_eq!(ok(found), [("a", true)]);
+        }
+
+        #[test]
+        fn a_key_created_between_the_lock_and_the_insert_is_updated_next() {
+            // Standalone, the lock ends with its step: another connection can
+            // insert the key before this call's insert.
+            let (found, _) = Script::new(
+                1,
+                false,
+                vec![
+                    (Begin, Done),
+                    (LockRows(v(&[0])), rows(&[])),
+                    (Commit, Done),
+                    (Begin, Done),
+                    (Insert(v(&[0])), Fail(duplicate())),
+                    (Read(v(&[0])), rows(&[(0, "theirs")])),
+                    (Commit, Done),
+                    (Begin, Done),
+                    (LockRows(v(&[0])), rows(&[(0, "theirs")])),
+                    (UpsertRows(v(&[0])), Done),
+                    (ReadShared(v(&[0])), rows(&[(0, "ours")])),
+                    (Commit, Done),
+                ],
+            )
+            .play_each::<Sqlite>();
+            assert_eq!(ok(found), [("ours", false)]);
+        }
+    }
+
+    #[cfg(feature = "mysql")]
+    mod mysql {
+        use diesel::mysql::Mysql;
+
+        use super::*;
+
+        #[test]
+        fn a_plain_read_then_lock_upsert_and_read_then_the_insert() {
+            let (found, steps) = Script::new(
+                3,
+                false,
+                vec![
+                    (Read(v(&[0, 1, 2])), rows(&[(1, "b")])),
+                    (Begin, Done),
+                    (LockRows(v(&[1])), rows(&[(1, "b")])),
+                    (UpsertRows(v(&[1])), Done),
+                    (ReadShared(v(&[1])), rows(&[(1, "b2")])),
+                    (Commit, Done),
+                    (Begin, Done),
+                    (Insert(v(&[0, 2])), Count(2)),
+                    (Read(v(&[0, 2])), rows(&[(0, "a"), (2, "c")])),
+                    (Commit, Done),
+                ],
+            )
+            .play_each::<Mysql>();
+            assert_eq!(ok(found), [("a", true), ("b2", false), ("c", true)]);
+            assert_eq!(steps.len(), 10);
+        }
+
+        #[test]
+        fn a_row_deleted_after_the_read_is_not_upserted_but_inserted() {
+            let (found, _) = Script::new(
+                2,
+                true,
+                vec![
+                    (Read(v(&[0, 1])), rows(&[(0, "a"), (1, "b")])),
+                    (LockRows(v(&[0, 1])), rows(&[(1, "b")])),
+                    (UpsertRows(v(&[1])), Done),
+                    (ReadShared(v(&[1])), rows(&[(1, "b2")])),
+                    (Insert(v(&[0])), Count(1)),
+                    (Read(v(&[0])), rows(&[(0, "a2")])),
+                ],
+            )
+            .play_each::<Mysql>();
+            assert_eq!(ok(found), [("a2", true), ("b2", false)]);
+        }
+
+        #[test]
+        fn a_failed_upsert_is_rolled_back_and_returned() {
+            let (found, _) = Script::new(
+                1,
+                false,
+                vec![
+                    (Read(v(&[0])), rows(&[(0, "a")])),
+                    (Begin, Done),
+                    (LockRows(v(&[0])), rows(&[(0, "a")])),
+                    (UpsertRows(v(&[0])), Fail(duplicate())),
+                    (Rollback, Done),
+                ],
+            )
+            .play_each::<Mysql>();
+            assert!(matches!(
+                found,
+                Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+            ));
+        }
+
+        #[test]
+        fn a_deadlock_runs_again_standalone_and_is_returned_in_a_transaction() {
+            let (found, _) = Script::new(
+                1,
+                false,
+                vec![
+                    (Read(v(&[0])), rows(&[(0, "a")])),
+                    (Begin, Done),
+                    (LockRows(v(&[0])), Fail(deadlock())),
+                    (Rollback, Done),
+                    (Pause, Done),
+                    // The key is known to exist: no second read.
+                    (Begin, Done),
+                    (LockRows(v(&[0])), rows(&[(0, "a")])),
+                    (UpsertRows(v(&[0])), Done),
+                    (ReadShared(v(&[0])), rows(&[(0, "a2")])),
+                    (Commit, Done),
+                ],
+            )
+            .play_each::<Mysql>();
+            assert_eq!(ok(found), [("a2", false)]);
+            let (found, _) = Script::new(
+                1,
+                true,
+                vec![
+                    (Read(v(&[0])), rows(&[(0, "a")])),
+                    (LockRows(v(&[0])), Fail(deadlock())),
+                ],
+            )
+            .play_each::<Mysql>();
             assert!(matches!(
                 found,
                 Err(Error::DatabaseError(

@@ -16,8 +16,7 @@ use crate::{assert_unique_violation, query};
 /// `Model::get_or_create_all(conn, items)` on any connection of the suites,
 /// through the sync API or, on an async connection, the async API; with
 /// `update_with: changeset` it is `update_or_create_all_with(conn, items,
-/// changeset)`, and with `update: values` `update_or_create_all(conn, keys,
-/// values)`.
+/// changeset)`, and with `each: items` `update_or_create_all(conn, items)`.
 #[macro_export]
 macro_rules! call_all {
     ($conn:expr, $model:ident, update_with: $update:expr, $items:expr $(,)?) => {
@@ -34,15 +33,13 @@ macro_rules! call_all {
             },
         )
     };
-    ($conn:expr, $model:ident, update: $values:expr, $keys:expr $(,)?) => {
+    ($conn:expr, $model:ident, each: $items:expr $(,)?) => {
         $crate::dispatch!(
             $conn,
-            |c| <$model as ::diesel_get_or_create::GetOrCreate>::update_or_create_all(
-                c, $keys, $values
-            ),
+            |c| <$model as ::diesel_get_or_create::GetOrCreate>::update_or_create_all(c, $items),
             async |a| {
                 <$model as ::diesel_get_or_create::asynchronous::GetOrCreate>::update_or_create_all(
-                    a, $keys, $values,
+                    a, $items,
                 )
                 .await
             },

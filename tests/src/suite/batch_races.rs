@@ -53,7 +53,9 @@ pub const REPEATS: usize = 5;
 /// `#[test]` functions on backend `$backend`, in a module `batch_races`: per
 /// named setting (`name: Isolation, Mode;`), one race of `get_or_create_all`
 /// on the same keys (`batch_races::name`) and one on overlapping keys
-/// (`batch_races::overlapping::name`); and `naive_batch_fails_the_race`.
+/// (`batch_races::overlapping::name`); races of `update_or_create_all_with`
+/// (`batch_races::updating::..`) and of the per-key `update_or_create_all`
+/// (`batch_races::each::name`); and the naive batches that must fail them.
 #[macro_export]
 macro_rules! batch_race_tests {
     ($backend:ty; $($name:ident: $isolation:ident, $mode:ident;)*) => {
@@ -116,9 +118,25 @@ macro_rules! batch_race_tests {
                 }
             }
 
+            mod each {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(
+                    #[test]
+                    fn $name() {
+                        $crate::suite::batch_races::stress_batch_each::<$backend>(
+                            $crate::backend::Isolation::$isolation,
+                            $crate::backend::Mode::$mode,
+                        )
+                    }
+                )*
+            }
+
             $crate::suite_tests!($backend, batch_races: [
                 naive_batch_fails_the_race,
                 naive_batch_update_fails_the_race,
+                naive_batch_each_fails_the_race,
             ]);
         }
     };
@@ -415,6 +433,7 @@ where
                         let (barrier, op) = (&barrier, &op);
                         let done = &done[i];
                         s.spawn(move || {
+                            CALLER.with(|c| c.set(i));
                             caller.counter.take();
                             barrier.wait();
                             let (result, aborts) = caller.call(|conn| op(conn, order));
@@ -957,5 +976,244 @@ pub fn naive_batch_update_fails_the_race<B: TestBackend>() {
     assert!(
         failed > 0,
         "the naive batch update passed every round: the race is not exercised"
+    );
+}
+
+thread_local! {
+    /// The index of the caller that this thread runs in [`batch_race`], set
+    /// before its call.
+    static CALLER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The `visits` that the caller of this thread writes to every key in the
+/// race of [`stress_batch_each`]: `1000 + caller`.
+fn my_visits() -> i32 {
+    1000 + CALLER.with(|c| c.get()) as i32
+}
+
+/// `update_or_create_all`: every key set to (or created with) this caller's
+/// [`my_visits`].
+fn each_all<C: AsConnRef>(conn: &mut C, keys: &[String]) -> QueryResult<Vec<(User, bool)>> {
+    let visits = my_visits();
+    crate::call_all!(
+        conn,
+        User,
+        each: keys.iter().map(|e| (
+            users::email.key(e.as_str()),
+            (names(e, e, "R"), users::visits.eq(visits))
+        ))
+    )
+}
+
+/// A hand-written [`each_all`]: read the keys that exist, one `UPDATE` per
+/// existing key, one multi-row `INSERT` of the missing ones in the caller's
+/// order, read again.
+fn naive_each_all<C: AsConnRef>(conn: &mut C, keys: &[String]) -> QueryResult<Vec<(User, bool)>> {
+    let visits = my_visits();
+    let existing: BTreeSet<String> = query!(
+        conn,
+        load::<String>,
+        users::table
+            .filter(users::email.eq_any(keys))
+            .select(users::email)
+    )?
+    .into_iter()
+    .collect();
+    for key in &existing {
+        query!(
+            conn,
+            execute,
+            diesel::update(users::table.filter(users::email.eq(key))).set(users::visits.eq(visits))
+        )?;
+    }
+    let missing: Vec<_> = keys
+        .iter()
+        .filter(|k| !existing.contains(*k))
+        .map(|k| {
+            (
+                users::email.eq(k.as_str()),
+                names(k, k, "R"),
+                users::visits.eq(visits),
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        crate::dispatch!(
+            conn,
+            |c| diesel::insert_into(users::table).values(missing).execute(c),
+            async |_a| unreachable!("the batch races run on sync connections"),
+        )?;
+    }
+    let all: Vec<User> = query!(
+        conn,
+        load::<User>,
+        users::table
+            .filter(users::email.eq_any(keys))
+            .select(User::as_select())
+    )?;
+    let mut all: BTreeMap<String, User> = all.into_iter().map(|u| (u.email.clone(), u)).collect();
+    keys.iter()
+        .map(|k| Ok((all.remove(k).ok_or(Error::NotFound)?, !existing.contains(k))))
+        .collect()
+}
+
+/// Rounds `rounds` of [`batch_race`] ([`shuffled`] batches) with `op` called
+/// through [`call`]; besides the checks of [`check_round`], each round fails
+/// if a caller got a row whose `visits` is not its own [`my_visits`] (a call
+/// must return the row it wrote), or a key's row ends with a `visits` that no
+/// caller wrote.
+fn each_race<B: TestBackend>(
+    cs: &mut [Caller<B::Conn>],
+    rounds: Range<usize>,
+    prefix: &str,
+    op: BatchOp<B::Conn>,
+    mode: Mode,
+    retries: &AtomicUsize,
+) -> Vec<BatchRound> {
+    rounds
+        .map(|round| {
+            let wrong: std::sync::Mutex<Vec<String>> = Default::default();
+            let mut r = batch_race(cs, round..round + 1, prefix, shuffled, |c, keys| {
+                let result = call::<B>(c, keys, op, mode, retries);
+                let mine = my_visits();
+                if let Ok(rows) = &result {
+                    wrong.lock().unwrap().extend(
+                        rows.iter().filter(|(u, _)| u.visits != mine).map(|(u, _)| {
+                            format!(
+                                "caller {} got visits {} for {}",
+                                mine - 1000,
+                                u.visits,
+                                u.email
+                            )
+                        }),
+                    );
+                }
+                result
+            })
+            .pop()
+            .expect("one round");
+            let wrong = wrong.into_inner().unwrap();
+            if let Some(first) = wrong.first() {
+                r.faults.push(format!(
+                    "{} results with another caller's visits (first: {first})",
+                    wrong.len()
+                ));
+            }
+            let stored: Vec<(String, i32)> = query!(
+                &mut cs[0].conn,
+                load::<(String, i32)>,
+                users::table
+                    .filter(users::email.like(format!("{prefix}-{round}-%")))
+                    .select((users::email, users::visits))
+            )
+            .unwrap();
+            let callers = 1000..1000 + cs.len() as i32;
+            let foreign: Vec<_> = stored
+                .iter()
+                .filter(|(_, v)| !callers.contains(v))
+                .collect();
+            if let Some(first) = foreign.first() {
+                r.faults.push(format!(
+                    "{} rows with visits that no caller wrote (first: {first:?})",
+                    foreign.len()
+                ));
+            }
+            r
+        })
+        .collect()
+}
+
+/// [`CALLERS`] callers each sending the same [`KEYS`] keys to the per-key
+/// `update_or_create_all` in an order of its own, caller `i` setting every
+/// key's `visits` to `1000 + i`, [`ROUNDS`] rounds, at one isolation level,
+/// standalone or inside the callers' transactions: the checks of
+/// [`each_race`]. Deadlocks are printed, not asserted.
+pub fn stress_batch_each<B: TestBackend>(isolation: Isolation, mode: Mode) {
+    let level = isolation.sql();
+    let db = B::Db::new(&format!("batch_each_{level}_{mode:?}"));
+    let mut cs = callers::<B>(&db, isolation, CALLERS);
+    let retries = AtomicUsize::new(0);
+    let out = each_race::<B>(&mut cs, 0..ROUNDS, "each", each_all, mode, &retries);
+    let (aborted, deadlocks) = aborts(&cs);
+    let (rows, errors, most_aborts) = totals(&out);
+    report(
+        B::NAME,
+        level,
+        mode.label(),
+        &format!("each {KEYS} keys"),
+        CALLERS,
+        CALLERS * ROUNDS,
+        rows,
+        errors,
+        retries.load(Ordering::Relaxed),
+        aborted,
+        most_aborts,
+        deadlocks,
+    );
+    contention(
+        &format!("batch each on {} {level} {}", B::NAME, mode.label()),
+        &out,
+    );
+    let failures: Vec<String> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.check().err().map(|e| format!("round {i}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "{level} {mode:?}: {failures:#?}");
+}
+
+/// The race of [`stress_batch_each`] run by a naive batch
+/// ([`naive_each_all`]), standalone, must fail a round (rounds as in
+/// [`naive_batch_fails_the_race`]).
+pub fn naive_batch_each_fails_the_race<B: TestBackend>() {
+    let db = B::Db::new("batch_each_naive");
+    let isolation = B::NAIVE_ISOLATION;
+    let mut cs = callers::<B>(&db, isolation, CALLERS);
+    let retries = AtomicUsize::new(0);
+    let mut out = Vec::new();
+    while out.len() < ROUNDS
+        || (out.iter().all(|r: &BatchRound| r.check().is_ok()) && out.len() < NAIVE_MAX_ROUNDS)
+    {
+        let round = out.len();
+        out.extend(each_race::<B>(
+            &mut cs,
+            round..round + 1,
+            "naive-each",
+            naive_each_all,
+            Mode::Standalone,
+            &retries,
+        ));
+    }
+    let (aborted, deadlocks) = aborts(&cs);
+    let (rows, errors, most_aborts) = totals(&out);
+    report(
+        B::NAME,
+        isolation.sql(),
+        "naive",
+        &format!("naive each {KEYS} keys"),
+        CALLERS,
+        CALLERS * out.len(),
+        rows,
+        errors,
+        0,
+        aborted,
+        most_aborts,
+        deadlocks,
+    );
+    let failed = out.iter().filter(|r| r.check().is_err()).count();
+    let duplicates: usize = out.iter().map(|r| r.duplicates).sum();
+    let deadlocked: usize = out.iter().map(|r| r.deadlocks).sum();
+    let faults: Vec<&String> = out.iter().flat_map(|r| &r.faults).take(4).collect();
+    let _ = writeln!(
+        std::io::stderr(),
+        "      naive batch each on {}: {failed} of {} rounds failed; failed calls: \
+         {duplicates} duplicate key, {deadlocked} deadlock, {} other; faults: {faults:?}",
+        B::NAME,
+        out.len(),
+        errors - duplicates - deadlocked,
+    );
+    assert!(
+        failed > 0,
+        "the naive batch each passed every round: the race is not exercised"
     );
 }

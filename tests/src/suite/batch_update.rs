@@ -94,7 +94,7 @@ pub fn batch_update_updates_existing_rows_creates_the_others_in_input_order<B: T
     assert_eq!(visits_of(&mut conn, "cat@x.io"), Some(2));
 }
 
-pub fn batch_update_with_the_same_values_lazy_create_and_empty_changeset<B: TestBackend>() {
+pub fn batch_update_each_values_lazy_create_and_empty_changeset<B: TestBackend>() {
     let db = B::Db::new("batch_update_values");
     let mut conn = db.connect();
     let key = |org: i32, user: &'static str| {
@@ -109,12 +109,16 @@ pub fn batch_update_with_the_same_values_lazy_create_and_empty_changeset<B: Test
     )
     .unwrap();
 
-    // The same values update every existing row and create the others.
+    // Each key's values update its row or create it.
+    let values =
+        |role: &'static str, seat: i32| (memberships::role.eq(role), memberships::seat_no.eq(seat));
     let rows = call_all!(
         &mut conn,
         Membership,
-        update: (memberships::role.eq("member"), memberships::seat_no.eq(4)),
-        [key(1, "bob"), key(1, "ann")]
+        each: [
+            (key(1, "bob"), values("member", 4)),
+            (key(1, "ann"), values("member", 4)),
+        ]
     )
     .unwrap();
     let got: Vec<(&str, &str, i32, bool)> = rows
@@ -313,4 +317,148 @@ pub fn batch_update_conflict_on_another_unique_column_is_an_error<B: TestBackend
     assert_unique_violation(&err);
     assert_eq!(count_users(&mut conn), 2);
     assert_eq!(visits_of(&mut conn, "ann@x.io"), Some(0), "nothing updated");
+}
+
+/// Values of a membership whose `seat_no: None` inserts the column's default
+/// and leaves an existing row's seat as it is.
+#[derive(Insertable, Clone)]
+#[diesel(table_name = memberships)]
+struct RoleSeat {
+    role: &'static str,
+    seat_no: Option<i32>,
+}
+
+pub fn batch_update_each_key_gets_its_own_values<B: TestBackend>() {
+    let db = B::Db::new("batch_update_each");
+    let mut conn = db.connect();
+    let key = |org: i32, user: &'static str| {
+        (
+            memberships::org_id.key(org),
+            memberships::user_name.key(user),
+        )
+    };
+    let role_seat = |role, seat_no| RoleSeat { role, seat_no };
+    for user in ["ann", "bob"] {
+        crate::call!(
+            &mut conn,
+            Membership::get_or_create(
+                key(1, user),
+                (memberships::role.eq("owner"), memberships::seat_no.eq(9))
+            )
+        )
+        .unwrap();
+    }
+    // Different values per key; `None` leaves `bob`'s seat and gives `dan`
+    // the default; a repeated key takes its first occurrence's values.
+    let rows = call_all!(
+        &mut conn,
+        Membership,
+        each: [
+            (key(1, "ann"), role_seat("admin", Some(3))),
+            (key(1, "bob"), role_seat("guest", None)),
+            (key(2, "cat"), role_seat("member", Some(5))),
+            (key(1, "ann"), role_seat("ignored", Some(8))),
+            (key(2, "dan"), role_seat("member", None)),
+        ]
+    )
+    .unwrap();
+    let got: Vec<(i32, &str, &str, i32, bool)> = rows
+        .iter()
+        .map(|(m, c)| (m.org, m.user.as_str(), m.role.as_str(), m.seat, *c))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, "ann", "admin", 3, false),
+            (1, "bob", "guest", 9, false),
+            (2, "cat", "member", 5, true),
+            (1, "ann", "admin", 3, false),
+            (2, "dan", "member", 0, true),
+        ]
+    );
+    let stored: Vec<(String, String, i32)> = crate::query!(
+        &mut conn,
+        load::<(String, String, i32)>,
+        memberships::table
+            .order((memberships::org_id, memberships::user_name))
+            .select((
+                memberships::user_name,
+                memberships::role,
+                memberships::seat_no
+            ))
+    )
+    .unwrap();
+    let stored: Vec<(&str, &str, i32)> = stored
+        .iter()
+        .map(|(u, r, s)| (u.as_str(), r.as_str(), *s))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("ann", "admin", 3),
+            ("bob", "guest", 9),
+            ("cat", "member", 5),
+            ("dan", "member", 0)
+        ]
+    );
+
+    // Statements: every key exists / every key is missing, standalone and
+    // inside the caller's transaction.
+    let counter = StatementCounter::install(&mut conn);
+    let keys: Vec<String> = (0..10).map(|i| format!("e{i}@x.io")).collect();
+    let items = |visits: i32| {
+        keys.iter()
+            .map(move |e| (users::email.key(e.as_str()), create(e, visits)))
+    };
+    let ((exist, missing), (exist_tx, missing_tx)) = (B::BATCH_EACH, B::BATCH_EACH_IN_TRANSACTION);
+    counter.take();
+    let rows = call_all!(&mut conn, User, each: items(1)).unwrap();
+    assert!(rows.iter().all(|(u, c)| *c && u.visits == 1));
+    assert_eq!(
+        counter.take(),
+        missing.0,
+        "all created ({}): {:?}",
+        missing.1,
+        counter.statements()
+    );
+    let rows = call_all!(&mut conn, User, each: items(2)).unwrap();
+    assert!(rows.iter().all(|(u, c)| !*c && u.visits == 2));
+    assert_eq!(
+        counter.take(),
+        exist.0,
+        "all updated ({}): {:?}",
+        exist.1,
+        counter.statements()
+    );
+    let more: Vec<String> = (0..10).map(|i| format!("f{i}@x.io")).collect();
+    let items = |visits: i32| {
+        more.iter()
+            .map(move |e| (users::email.key(e.as_str()), create(e, visits)))
+    };
+    crate::txn::begin(&mut conn);
+    counter.take();
+    let rows = call_all!(&mut conn, User, each: items(3)).unwrap();
+    assert!(rows.iter().all(|(u, c)| *c && u.visits == 3));
+    assert_eq!(
+        counter.take(),
+        missing_tx.0,
+        "in a transaction, all created ({}): {:?}",
+        missing_tx.1,
+        counter.statements()
+    );
+    let rows = call_all!(&mut conn, User, each: items(4)).unwrap();
+    assert!(rows.iter().all(|(u, c)| !*c && u.visits == 4));
+    assert_eq!(
+        counter.take(),
+        exist_tx.0,
+        "in a transaction, all updated ({}): {:?}",
+        exist_tx.1,
+        counter.statements()
+    );
+    crate::txn::rollback(&mut conn);
+    assert_eq!(
+        count_users(&mut conn),
+        10,
+        "the rolled-back batch left nothing"
+    );
 }

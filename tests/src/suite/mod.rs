@@ -54,7 +54,8 @@ macro_rules! suite_tests {
     ($backend:ty, batch_update) => {
         $crate::suite_tests!($backend, batch_update: [
             batch_update_updates_existing_rows_creates_the_others_in_input_order,
-            batch_update_with_the_same_values_lazy_create_and_empty_changeset,
+            batch_update_each_values_lazy_create_and_empty_changeset,
+            batch_update_each_key_gets_its_own_values,
             batch_update_statements_standalone_and_in_a_transaction,
             batch_update_larger_than_a_chunk,
             batch_update_conflict_on_another_unique_column_is_an_error,
