@@ -1221,6 +1221,8 @@ impl<E: UpdateReturningBatchIo + UpsertRowsBatchIo> BatchUpdateAlgorithms<E>
 pub(crate) mod asynchronous;
 pub(crate) mod each;
 pub use each::UpsertRowsBatchIo;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite_text;
 
 pub(crate) mod sync {
     //! The batch statements on any `diesel::Connection`.
@@ -1507,7 +1509,7 @@ pub(crate) mod sync {
             conn: &mut C,
             batch: &mut Batch<M, K, D, Mk, U>,
             which: &[usize],
-        ) -> QueryResult<()>;
+        ) -> QueryResult<Option<Vec<(usize, M)>>>;
     }
 
     impl<C, M, K, D, Mk, U> UpsertRowsBatchIo for SyncBatchIo<'_, C, M, K, D, Mk, U>
@@ -1522,7 +1524,7 @@ pub(crate) mod sync {
             C::Backend::lock_rows(self.conn, &mut self.batch, which)
         }
 
-        async fn upsert_rows(&mut self, which: &[usize]) -> QueryResult<()> {
+        async fn upsert_rows(&mut self, which: &[usize]) -> QueryResult<Option<Vec<(usize, M)>>> {
             C::Backend::upsert_rows(self.conn, &mut self.batch, which)
         }
     }
@@ -1575,9 +1577,10 @@ pub(crate) mod sync {
                 conn: &mut C,
                 batch: &mut Batch<M, K, D, Mk, U>,
                 which: &[usize],
-            ) -> QueryResult<()> {
+            ) -> QueryResult<Option<Vec<(usize, M)>>> {
                 let upsert = batch.upsert_rows(which);
-                upsert.execute(conn).map(drop).map_err(other_unique)
+                upsert.execute(conn).map_err(other_unique)?;
+                Ok(None)
             }
         }
     }
@@ -1593,8 +1596,13 @@ pub(crate) mod sync {
         use diesel::sqlite::Sqlite;
         use diesel::{Connection, Insertable, QueryResult, RunQueryDsl};
 
-        use super::super::each::{upsert_row, TouchKey};
-        use super::super::{positions, Batch};
+        use super::super::each::upsert_row;
+        use diesel::SelectableHelper;
+
+        /// The SQL type of the model's selection.
+        type SqlTypeOf<M, DB> =
+            <<M as Selectable<DB>>::SelectExpression as diesel::Expression>::SqlType;
+        use super::super::{positions, Batch, InsertRows};
         use super::SyncUpsertRows;
         use crate::call::SelectionOf;
         use crate::defaults::InsertRow;
@@ -1605,6 +1613,10 @@ pub(crate) mod sync {
         where
             C: Connection<Backend = Sqlite> + LoadConnection,
             M: Model + Selectable<Sqlite> + 'static,
+            M: FromSqlRow<SqlTypeOf<M, Sqlite>, Sqlite>,
+            Sqlite: QueryMetadata<SqlTypeOf<M, Sqlite>>,
+            SqlTypeOf<M, Sqlite>:
+                diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
             M::Table: QueryId,
             M::SelectExpression: QueryId,
             Sqlite: QueryMetadata<(Integer, SelectionOf<M, Sqlite>)>,
@@ -1615,6 +1627,9 @@ pub(crate) mod sync {
             D: InsertRow<M::Table, K, Mk>,
             D::Row: Clone + Insertable<M::Table>,
             <D::Row as Insertable<M::Table>>::Values: QueryFragment<Sqlite> + QueryId,
+            Vec<D::Row>: Insertable<M::Table>,
+            for<'a> diesel::query_builder::DebugQuery<'a, InsertRows<M, D::Row>, Sqlite>:
+                core::fmt::Display,
             U: QueryFragment<Sqlite>,
         {
             fn lock_rows(
@@ -1622,8 +1637,10 @@ pub(crate) mod sync {
                 batch: &mut Batch<M, K, D, Mk, U>,
                 which: &[usize],
             ) -> QueryResult<Vec<(usize, M)>> {
-                let touch = TouchKey::NEW;
-                let rows = batch.touch_keys(which, &touch).load::<(i32, M)>(conn)?;
+                batch.write_lock().execute(conn)?;
+                let rows = batch
+                    .select_keys::<Sqlite>(which, false)
+                    .load::<(i32, M)>(conn)?;
                 positions(which, rows)
             }
 
@@ -1631,13 +1648,23 @@ pub(crate) mod sync {
                 conn: &mut C,
                 batch: &mut Batch<M, K, D, Mk, U>,
                 which: &[usize],
-            ) -> QueryResult<()> {
+            ) -> QueryResult<Option<Vec<(usize, M)>>> {
+                if let Some(upsert) = batch.sqlite_upsert(which)? {
+                    return positions(which, upsert.load::<(i32, M)>(conn)?).map(Some);
+                }
+                let mut rows = Vec::with_capacity(which.len());
                 for &i in which {
                     let values = batch.row_values(i);
-                    upsert_row::<_, _, K::Columns, _>(M::table(), &values, &batch.changeset)
-                        .execute(conn)?;
+                    let select = M::as_select();
+                    let upsert = upsert_row::<_, _, K::Columns, _, _>(
+                        M::table(),
+                        &values,
+                        &batch.changeset,
+                        select,
+                    );
+                    rows.push((i, upsert.get_result::<M>(conn)?));
                 }
-                Ok(())
+                Ok(Some(rows))
             }
         }
     }

@@ -212,7 +212,7 @@ pub trait LookupFilter<DB: Backend>: Lookup {
     fn walk_values<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()>;
 }
 
-/// The static query id of a lookup's filter (see [`QueryId`]).
+/// The static query id of a lookup's filter (see [`QueryId`](diesel::query_builder::QueryId)).
 pub trait LookupQueryId {
     /// The id type of the rendered filter.
     type QueryId: 'static;

@@ -142,23 +142,23 @@ impl crate::backend::TestBackend for Sqlite {
     );
     const BATCH_EACH: (Count, Count) = (
         (
-            14,
-            "BEGIN, UPDATE SET <key> = <key> .. RETURNING, one INSERT .. ON CONFLICT DO UPDATE per key, \
-             SELECT .. UNION ALL, COMMIT",
+            5,
+            "BEGIN, UPDATE SET <key> = <key> WHERE 0 (the write lock), SELECT .. UNION ALL, \
+             INSERT .. ON CONFLICT DO UPDATE RETURNING, COMMIT",
         ),
         (
-            7,
-            "BEGIN, UPDATE SET <key> = <key> .. RETURNING (no row), COMMIT; BEGIN, INSERT, SELECT .. UNION ALL, COMMIT",
+            8,
+            "BEGIN, UPDATE .. WHERE 0, SELECT (no row), COMMIT; BEGIN, INSERT, SELECT .. UNION ALL, COMMIT",
         ),
     );
     const BATCH_EACH_IN_TRANSACTION: (Count, Count) = (
         (
-            12,
-            "UPDATE SET <key> = <key> .. RETURNING, one INSERT .. ON CONFLICT DO UPDATE per key, SELECT .. UNION ALL",
+            3,
+            "UPDATE .. WHERE 0, SELECT .. UNION ALL, INSERT .. ON CONFLICT DO UPDATE RETURNING",
         ),
         (
-            3,
-            "UPDATE SET <key> = <key> .. RETURNING (no row); INSERT; SELECT .. UNION ALL",
+            4,
+            "UPDATE .. WHERE 0, SELECT (no row); INSERT; SELECT .. UNION ALL",
         ),
     );
     const BATCH_UPDATE_IN_TRANSACTION: (Count, Count) = (

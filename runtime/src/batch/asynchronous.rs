@@ -220,6 +220,10 @@ where
     }
 }
 
+/// The SQL type of the model's selection.
+#[cfg(feature = "sqlite")]
+type SqlTypeOf<M, DB> = <<M as Selectable<DB>>::SelectExpression as diesel::Expression>::SqlType;
+
 /// The statements of [`UpsertRowsBatchIo`] on backend `Self` (MySQL,
 /// SQLite), on async connection `C`.
 pub trait AsyncUpsertRows<C, M, K, D, Mk, U>: Backend
@@ -238,7 +242,7 @@ where
         conn: &mut C,
         batch: &mut Batch<M, K, D, Mk, U>,
         which: &[usize],
-    ) -> impl Future<Output = QueryResult<()>> + Send;
+    ) -> impl Future<Output = QueryResult<Option<Vec<(usize, M)>>>> + Send;
 }
 
 impl<C, M, K, D, Mk, U> UpsertRowsBatchIo for AsyncBatchIo<'_, C, M, K, D, Mk, U>
@@ -253,7 +257,7 @@ where
         C::Backend::lock_rows(self.conn, &mut self.batch, which).await
     }
 
-    async fn upsert_rows(&mut self, which: &[usize]) -> QueryResult<()> {
+    async fn upsert_rows(&mut self, which: &[usize]) -> QueryResult<Option<Vec<(usize, M)>>> {
         C::Backend::upsert_rows(self.conn, &mut self.batch, which).await
     }
 }
@@ -289,14 +293,14 @@ where
         conn: &mut C,
         batch: &mut Batch<M, K, D, Mk, U>,
         which: &[usize],
-    ) -> impl Future<Output = QueryResult<()>> + Send {
+    ) -> impl Future<Output = QueryResult<Option<Vec<(usize, M)>>>> + Send {
         let upsert = batch.upsert_rows(which);
         async move {
             upsert
                 .execute(conn)
                 .await
-                .map(drop)
-                .map_err(super::each::other_unique)
+                .map_err(super::each::other_unique)?;
+            Ok(None)
         }
     }
 }
@@ -306,6 +310,10 @@ impl<C, M, K, D, Mk, U> AsyncUpsertRows<C, M, K, D, Mk, U> for diesel::sqlite::S
 where
     C: AsyncConnection<Backend = diesel::sqlite::Sqlite>,
     M: Model + Selectable<diesel::sqlite::Sqlite> + Send + 'static,
+    M: FromSqlRow<SqlTypeOf<M, diesel::sqlite::Sqlite>, diesel::sqlite::Sqlite>,
+    diesel::sqlite::Sqlite: QueryMetadata<SqlTypeOf<M, diesel::sqlite::Sqlite>>,
+    SqlTypeOf<M, diesel::sqlite::Sqlite>:
+        diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
     M::Table: QueryId + Send,
     M::SelectExpression: QueryId + Send,
     diesel::sqlite::Sqlite: QueryMetadata<(Integer, SelectionOf<M, diesel::sqlite::Sqlite>)>,
@@ -317,6 +325,9 @@ where
     D::Row: Clone + diesel::Insertable<M::Table>,
     <D::Row as diesel::Insertable<M::Table>>::Values:
         QueryFragment<diesel::sqlite::Sqlite> + QueryId + Send + Sync,
+    Vec<D::Row>: diesel::Insertable<M::Table>,
+    for<'a> diesel::query_builder::DebugQuery<'a, super::InsertRows<M, D::Row>, diesel::sqlite::Sqlite>:
+        core::fmt::Display,
     U: QueryFragment<diesel::sqlite::Sqlite> + Sync,
 {
     fn lock_rows(
@@ -324,26 +335,40 @@ where
         batch: &mut Batch<M, K, D, Mk, U>,
         which: &[usize],
     ) -> impl Future<Output = QueryResult<Vec<(usize, M)>>> + Send {
-        // Zero-sized: leaking it allocates nothing.
-        let touch: &'static _ = Box::leak(Box::new(super::each::TouchKey::NEW));
-        let query = batch.touch_keys(which, touch);
-        async move { positions(which, query.load::<(i32, M)>(conn).await?) }
+        let lock = batch.write_lock();
+        let read = batch.select_keys::<diesel::sqlite::Sqlite>(which, false);
+        async move {
+            lock.execute(&mut *conn).await?;
+            positions(which, read.load::<(i32, M)>(conn).await?)
+        }
     }
 
     fn upsert_rows(
         conn: &mut C,
         batch: &mut Batch<M, K, D, Mk, U>,
         which: &[usize],
-    ) -> impl Future<Output = QueryResult<()>> + Send {
-        let rows: Vec<_> = which.iter().map(|&i| batch.row_values(i)).collect();
+    ) -> impl Future<Output = QueryResult<Option<Vec<(usize, M)>>>> + Send {
+        let upsert = batch.sqlite_upsert(which);
+        let values: Vec<_> = match &upsert {
+            Ok(None) => which.iter().map(|&i| (i, batch.row_values(i))).collect(),
+            _ => Vec::new(),
+        };
         let changeset = &batch.changeset;
         async move {
-            for values in &rows {
-                super::each::upsert_row::<_, _, K::Columns, _>(M::table(), values, changeset)
-                    .execute(&mut *conn)
-                    .await?;
+            if let Some(upsert) = upsert? {
+                return positions(which, upsert.load::<(i32, M)>(conn).await?).map(Some);
             }
-            Ok(())
+            let mut rows = Vec::with_capacity(values.len());
+            for (i, values) in &values {
+                let upsert = super::each::upsert_row::<_, _, K::Columns, _, _>(
+                    M::table(),
+                    values,
+                    changeset,
+                    M::as_select(),
+                );
+                rows.push((*i, upsert.get_result::<M>(&mut *conn).await?));
+            }
+            Ok(Some(rows))
         }
     }
 }
@@ -424,16 +449,10 @@ mod sqlite {
     use diesel::{Insertable, QueryResult};
     use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
 
+    use super::super::sqlite_text::{text_before_binds, Binds};
     use super::super::{insert_rows, InsertRows};
     use super::AsyncInsertRows;
     use crate::model::Model;
-
-    /// What Diesel's `debug_query` writes between a statement and its binds.
-    const BINDS: &str = " -- binds: ";
-
-    /// SQLite's bind values, owned.
-    type Binds =
-        <<Sqlite as Backend>::BindCollector<'static> as MoveableBindCollector<Sqlite>>::BindData;
 
     /// How Diesel sends an SQLite multi-row insert.
     enum Plan<R> {
@@ -441,24 +460,6 @@ mod sqlite {
         One(CollectedQuery<Binds>),
         /// One `INSERT` per row, in a transaction.
         RowByRow(Vec<R>),
-    }
-
-    /// The text of `query` up to its binds, as `debug_query` writes it
-    /// (formatting stops there: the binds are not formatted).
-    fn text_before_binds(query: &impl fmt::Display) -> Option<String> {
-        struct UpToBinds(String);
-        impl fmt::Write for UpToBinds {
-            fn write_str(&mut self, s: &str) -> fmt::Result {
-                self.0.push_str(s);
-                if self.0.contains(BINDS) {
-                    return Err(fmt::Error);
-                }
-                Ok(())
-            }
-        }
-        let mut out = UpToBinds(String::new());
-        let _stopped = fmt::write(&mut out, format_args!("{query}"));
-        out.0.split_once(BINDS).map(|(sql, _)| sql.to_owned())
     }
 
     /// How Diesel would send `rows`, with the text it would send. (Its

@@ -299,27 +299,36 @@ impl<K: Ord + Clone, V> Each<K, V> {
     }
 }
 
+/// Rows, each with its key (an index into the batch's keys).
+pub type Keyed<R> = Vec<(usize, R)>;
+
 /// The update of a MySQL or SQLite chunk with per-key values.
 pub trait UpsertRowsBatchIo: UpdateBatchIo {
     /// The existing rows of keys `which`, locked until the transaction
-    /// ends: MySQL's `SELECT .. FOR UPDATE`; SQLite's `UPDATE <table> SET
-    /// <key> = <key> WHERE <keys> RETURNING <position>, <row>`, whose write
-    /// takes the database's write lock, so no key can be inserted or deleted
-    /// by another connection until the transaction ends.
+    /// ends: MySQL's `SELECT .. FOR UPDATE`; on SQLite `UPDATE <table> SET
+    /// <key> = <key> WHERE 0`, which takes the database's write lock (no key
+    /// can be inserted or deleted by another connection until the
+    /// transaction ends), then the batch's read.
     fn lock_rows(
         &mut self,
         which: &[usize],
     ) -> impl Future<Output = QueryResult<Vec<(usize, Self::Row)>>> + Send;
 
-    /// The upsert of the rows of keys `which`, which all exist:
-    /// `INSERT <rows> ON CONFLICT (<key>) DO UPDATE SET <changeset>`, on
-    /// SQLite one per key; MySQL's `INSERT <rows> ON DUPLICATE KEY UPDATE
-    /// <key check>, <changeset>`.
-    fn upsert_rows(&mut self, which: &[usize]) -> impl Future<Output = QueryResult<()>> + Send;
+    /// The upsert of the rows of keys `which`, which all exist, and the
+    /// rows as it wrote them where the backend returns them: SQLite's
+    /// `INSERT <rows> ON CONFLICT (<key>) DO UPDATE SET <changeset> RETURNING
+    /// <position>, <row>` (one per key for rows Diesel inserts one by one);
+    /// MySQL's `INSERT <rows> ON DUPLICATE KEY UPDATE <key check>,
+    /// <changeset>`, whose rows are then read (`None`).
+    fn upsert_rows(
+        &mut self,
+        which: &[usize],
+    ) -> impl Future<Output = QueryResult<Option<Keyed<Self::Row>>>> + Send;
 }
 
 /// MySQL's and SQLite's update of a chunk with per-key values: lock the
-/// rows that exist, upsert them, read them back, in a transaction of their
+/// rows that exist, upsert them (and on MySQL read them back: a locking
+/// read, which sees this transaction's writes), in a transaction of their
 /// own when standalone. Keys without a row are left to the insert.
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub(crate) async fn lock_then_upsert<E: UpsertRowsBatchIo>(
@@ -338,14 +347,15 @@ pub(crate) async fn lock_then_upsert<E: UpsertRowsBatchIo>(
             return Ok(Vec::new());
         }
         locked.sort_unstable();
-        io.upsert_rows(&locked).await?;
-        io.read(&locked, true).await
+        match io.upsert_rows(&locked).await? {
+            Some(rows) => Ok(rows),
+            None => io.read(&locked, true).await,
+        }
     })
     .await
 }
 
-/// `<key 1> = <key 1>`: a changeset that changes nothing, for SQLite's
-/// [`lock_rows`](UpsertRowsBatchIo::lock_rows).
+/// `<key 1> = <key 1>`: the assignment of SQLite's [`WriteLock`].
 #[cfg(feature = "sqlite")]
 pub(crate) struct TouchKey<Cols>(PhantomData<fn() -> Cols>);
 
@@ -527,30 +537,57 @@ where
         }
     }
 
-    /// `UPDATE <table> SET <key> = <key> WHERE <keys which> RETURNING
-    /// <position>, <row>` (SQLite).
+    /// `UPDATE <table> SET <key> = <key> WHERE 0` (SQLite): it changes no
+    /// row, and takes the database's write lock.
     #[cfg(feature = "sqlite")]
-    pub(crate) fn touch_keys<'a>(
-        &'a self,
+    pub(crate) fn write_lock(&self) -> WriteLock<M::Table, K::Columns> {
+        WriteLock {
+            from: crate::query::From::of(M::table()),
+            touch: TouchKey::NEW,
+        }
+    }
+
+    /// `INSERT <rows which> ON CONFLICT (<key>) DO UPDATE SET <changeset>
+    /// RETURNING CASE WHEN <key 0> THEN 0 .. END, <row>` (SQLite), on
+    /// Diesel's rendering of the insert ([`super::sqlite_text`]); `None`
+    /// when Diesel would insert these rows one by one.
+    #[cfg(feature = "sqlite")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn sqlite_upsert(
+        &mut self,
         which: &[usize],
-        touch: &'a TouchKey<K::Columns>,
-    ) -> super::UpdateKeys<
-        'a,
-        M::Table,
-        TouchKey<K::Columns>,
-        K,
-        crate::call::SelectionOf<M, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<
+        Option<
+            super::sqlite_text::Typed<
+                diesel::query_builder::CollectedQuery<super::sqlite_text::Binds>,
+                (
+                    diesel::sql_types::Integer,
+                    diesel::dsl::SqlTypeOf<crate::call::SelectionOf<M, diesel::sqlite::Sqlite>>,
+                ),
+            >,
+        >,
     >
     where
         M: diesel::Selectable<diesel::sqlite::Sqlite>,
+        M::SelectExpression: QueryId,
+        K: crate::key::LookupFilter<diesel::sqlite::Sqlite>,
+        U: QueryFragment<diesel::sqlite::Sqlite>,
+        crate::call::SelectionOf<M, diesel::sqlite::Sqlite>: QueryFragment<diesel::sqlite::Sqlite>,
+        D::Row: Insertable<M::Table>,
+        <D::Row as Insertable<M::Table>>::Values: QueryFragment<diesel::sqlite::Sqlite>,
+        Vec<D::Row>: Insertable<M::Table>,
+        for<'a> diesel::query_builder::DebugQuery<'a, super::InsertRows<M, D::Row>, diesel::sqlite::Sqlite>:
+            core::fmt::Display,
     {
         use diesel::SelectableHelper;
-        super::UpdateKeys {
-            from: crate::query::From::of(M::table()),
-            changeset: touch,
+        let rows = self.rows(which);
+        let tail = UpsertTail {
+            conflict: UpsertClause::<K::Columns, U>(&self.changeset, PhantomData),
             keys: self.keys(which),
-            returning: Some(M::as_select()),
-        }
+            select: M::as_select(),
+        };
+        Ok(super::sqlite_text::insert_then::<M, _, _>(&rows, &tail)?
+            .map(super::sqlite_text::Typed::new))
     }
 
     /// The values of key `i`'s row, for SQLite's one-row upsert.
@@ -564,14 +601,79 @@ where
     }
 }
 
-/// `INSERT INTO <table> <values> ON CONFLICT (<key>) DO UPDATE SET
-/// <changeset>` for one key's row (SQLite).
+/// `UPDATE <table> SET <key> = <key> WHERE 0`: SQLite's write lock.
 #[cfg(feature = "sqlite")]
-pub(crate) fn upsert_row<'a, T, V, Cols, U>(
+pub(crate) struct WriteLock<T: diesel::query_source::QuerySource, Cols> {
+    from: crate::query::From<T>,
+    touch: TouchKey<Cols>,
+}
+
+#[cfg(feature = "sqlite")]
+impl<T, Cols> QueryFragment<diesel::sqlite::Sqlite> for WriteLock<T, Cols>
+where
+    T: diesel::query_source::QuerySource,
+    T::FromClause: QueryFragment<diesel::sqlite::Sqlite>,
+    Cols: crate::key::ColumnTuple,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        out.push_sql("UPDATE ");
+        self.from.0.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.touch.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE 0");
+        Ok(())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl<T: diesel::query_source::QuerySource, Cols> QueryId for WriteLock<T, Cols> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+#[cfg(feature = "sqlite")]
+impl<T: diesel::query_source::QuerySource, Cols, Conn> diesel::RunQueryDsl<Conn>
+    for WriteLock<T, Cols>
+{
+}
+
+/// ` ON CONFLICT (<key>) DO UPDATE SET <changeset> RETURNING CASE WHEN
+/// <key 0> THEN 0 .. END, <select>`: what follows SQLite's multi-row insert
+/// in its upsert.
+#[cfg(feature = "sqlite")]
+pub(crate) struct UpsertTail<'a, Cols, U, K, S> {
+    conflict: UpsertClause<'a, Cols, U>,
+    keys: Vec<&'a K>,
+    select: S,
+}
+
+#[cfg(feature = "sqlite")]
+impl<Cols, U, K, S> QueryFragment<diesel::sqlite::Sqlite> for UpsertTail<'_, Cols, U, K, S>
+where
+    Cols: crate::key::ColumnTuple,
+    U: QueryFragment<diesel::sqlite::Sqlite>,
+    K: crate::key::LookupFilter<diesel::sqlite::Sqlite>,
+    S: QueryFragment<diesel::sqlite::Sqlite>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        self.conflict.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING ");
+        super::push_positions(&self.keys, &mut out)?;
+        out.push_sql(", ");
+        self.select.walk_ast(out.reborrow())
+    }
+}
+
+/// `INSERT INTO <table> <values> ON CONFLICT (<key>) DO UPDATE SET
+/// <changeset> RETURNING <select>` for one key's row (SQLite), when Diesel
+/// would insert the rows one by one.
+#[cfg(feature = "sqlite")]
+pub(crate) fn upsert_row<'a, T, V, Cols, U, S>(
     table: T,
     values: &'a V,
     changeset: &'a U,
-) -> crate::query::Insert<'a, T, V, UpsertClause<'a, Cols, U>, ()>
+    select: S,
+) -> crate::query::Insert<'a, T, V, UpsertClause<'a, Cols, U>, crate::query::Returning<S>>
 where
     T: diesel::query_source::QuerySource,
 {
@@ -579,7 +681,7 @@ where
         from: crate::query::From::of(table),
         values,
         conflict: UpsertClause(changeset, PhantomData),
-        returning: (),
+        returning: crate::query::Returning(select),
     }
 }
 
