@@ -1721,7 +1721,7 @@ pub(crate) mod sync {
     /// [`GetOrCreate::update_or_create_all_with`](crate::GetOrCreate::update_or_create_all_with).
     /// It only appears in bounds: never implement it.
     #[diagnostic::on_unimplemented(
-        message = "`update_or_create_all` cannot run for `{M}` on backend `{Self}` with these arguments",
+        message = "`update_or_create_all_with` cannot run for `{M}` on backend `{Self}` with these arguments",
         label = "a requirement below is not met",
         note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
                 that the keys, the update and the create values use columns of the model's table, that the update \

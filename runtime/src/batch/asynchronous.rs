@@ -659,7 +659,7 @@ where
 ///
 /// It only appears in bounds: never implement it.
 #[diagnostic::on_unimplemented(
-    message = "`update_or_create_all` cannot run for `{M}` on backend `{Self}` with these arguments",
+    message = "`update_or_create_all_with` cannot run for `{M}` on backend `{Self}` with these arguments",
     label = "a requirement below is not met",
     note = "check that the features `async` and the backend's (`sqlite`, `postgres` or `mysql`) of \
             diesel-get-or-create are enabled, that the keys, the update and the create values use \

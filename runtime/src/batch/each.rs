@@ -15,9 +15,10 @@
 //!   0)` says which rows it inserted.
 //! * MySQL and SQLite cannot tell which rows an upsert inserted. Each chunk
 //!   first locks the rows that exist ([`UpsertRowsBatchIo::lock_rows`]), then
-//!   upserts only those, which can then only be updated, and reads them back,
-//!   in a transaction of its own when standalone; the keys without a row go
-//!   to the insert of `get_or_create_all`, as in `update_or_create_all_with`.
+//!   upserts only those, which can then only be updated (SQLite's upsert
+//!   returns them; MySQL reads them back), in a transaction of its own when
+//!   standalone; the keys without a row go to the insert of
+//!   `get_or_create_all`, as in `update_or_create_all_with`.
 
 use core::future::Future;
 use core::marker::PhantomData;
