@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of diesel-get-or-create with all backends: the derive's unit tests,
 # SQLite, PostgreSQL and MySQL behaviour and race tests, the compile-fail (UI) tests,
-# doctests (README included), and the quickstart example. Works on a fresh Debian machine
+# doctests (README included), a newcomer's project built from the README's "Use" section
+# with the newest Diesel it allows (scripts/newcomer.sh), and the quickstart example. Works on a fresh Debian machine
 # with Rust: SQLite is bundled, a missing C compiler is installed with apt when run as root,
 # and scripts/servers.sh provides the client libraries and the PostgreSQL and MariaDB
 # servers (at $GOC_PG_URL and $GOC_MYSQL_URL, by default on 127.0.0.1); scripts/galera.sh
@@ -34,6 +35,9 @@ cargo test --workspace --all-targets --all-features
 # The derive's own UI cases again, without the server backends: they need none.
 cargo test -p diesel-get-or-create-tests --test ui
 cargo test --workspace --doc --all-features
+
+say "a newcomer's project: the README's manifests and examples, newest dependency versions"
+scripts/newcomer.sh
 
 say "quickstart example"
 scripts/quickstart.sh

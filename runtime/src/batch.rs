@@ -39,7 +39,7 @@ use diesel::expression::{Expression, Selectable};
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::result::Error;
-use diesel::{Insertable, QueryResult, RunQueryDsl, SelectableHelper};
+use diesel::{Insertable, QueryResult, SelectableHelper};
 
 use crate::algorithm::{is_duplicate, vanished, Errors, Runs, MAX_ATTEMPTS};
 use crate::call::SelectionOf;
@@ -900,7 +900,7 @@ impl<T: QuerySource, U, K, S: Expression> Query for UpdateKeys<'_, T, U, K, S> {
     type SqlType = (diesel::sql_types::Integer, S::SqlType);
 }
 
-impl<T: QuerySource, U, K, S, Conn> RunQueryDsl<Conn> for UpdateKeys<'_, T, U, K, S> {}
+impl<T: QuerySource, U, K, S> diesel::query_dsl::RunQueryDslSupport for UpdateKeys<'_, T, U, K, S> {}
 
 /// `CASE WHEN <key 0> THEN 0 WHEN <key 1> THEN 1 .. END`: the position of
 /// the key a row has.
@@ -929,7 +929,7 @@ impl<T: QuerySource, K, S: Expression, L> Query for SelectKeys<'_, T, K, S, L> {
     type SqlType = (diesel::sql_types::Integer, S::SqlType);
 }
 
-impl<T: QuerySource, K, S, L, Conn> RunQueryDsl<Conn> for SelectKeys<'_, T, K, S, L> {}
+impl<T: QuerySource, K, S, L> diesel::query_dsl::RunQueryDslSupport for SelectKeys<'_, T, K, S, L> {}
 
 /// The plain multi-row insert of `rows` into `M`'s table, as Diesel builds
 /// it (`insert_into(table).values(rows)`).
@@ -1012,7 +1012,7 @@ impl<I, X, K, S: Expression> Query for InsertReturningKeys<'_, I, X, K, S> {
 }
 
 #[cfg(feature = "postgres")]
-impl<I, X, K, S, Conn> RunQueryDsl<Conn> for InsertReturningKeys<'_, I, X, K, S> {}
+impl<I, X, K, S> diesel::query_dsl::RunQueryDslSupport for InsertReturningKeys<'_, I, X, K, S> {}
 
 /// The keys a statement returned a position for, as batch indices.
 pub(crate) fn positions<R>(which: &[usize], rows: Vec<(i32, R)>) -> QueryResult<Vec<(usize, R)>> {
@@ -1599,12 +1599,9 @@ pub(crate) mod sync {
         use super::super::each::upsert_row;
         use diesel::SelectableHelper;
 
-        /// The SQL type of the model's selection.
-        type SqlTypeOf<M, DB> =
-            <<M as Selectable<DB>>::SelectExpression as diesel::Expression>::SqlType;
         use super::super::{positions, Batch, InsertRows};
         use super::SyncUpsertRows;
-        use crate::call::SelectionOf;
+        use crate::call::{RowSqlTypeOf, SelectionOf, SqlTypeOf};
         use crate::defaults::InsertRow;
         use crate::key::{Lookup, LookupFilter};
         use crate::model::Model;
@@ -1613,10 +1610,11 @@ pub(crate) mod sync {
         where
             C: Connection<Backend = Sqlite> + LoadConnection,
             M: Model + Selectable<Sqlite> + 'static,
-            M: FromSqlRow<SqlTypeOf<M, Sqlite>, Sqlite>,
+            M: FromSqlRow<RowSqlTypeOf<M, Sqlite>, Sqlite>,
             Sqlite: QueryMetadata<SqlTypeOf<M, Sqlite>>,
-            SqlTypeOf<M, Sqlite>:
-                diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
+            SqlTypeOf<M, Sqlite>: diesel::sql_types::SqlType
+                + diesel::expression::TypedExpressionType
+                + diesel::deserialize::SqlTypeLikeMarker,
             M::Table: QueryId,
             M::SelectExpression: QueryId,
             Sqlite: QueryMetadata<(Integer, SelectionOf<M, Sqlite>)>,
@@ -1678,7 +1676,9 @@ pub(crate) mod sync {
         label = "a requirement below is not met",
         note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
                 that the keys and the defaults use columns of the model's table, that the model is `Clone` \
-                and derives `Queryable` and `Selectable`, and that the key values are `Ord` and the defaults `Clone`"
+                and derives `Queryable` and `Selectable`, and that the key values are `Ord` and the defaults `Clone`",
+        note = "on MariaDB, connect with `diesel::MysqlConnection`: \
+                Diesel 2.4's `MariadbConnection` (backend `Mariadb`) is not supported yet"
     )]
     pub trait GetOrCreateAllBackend<C, M, K, D, Mk>:
         Backend + crate::query::sealed::Sealed
@@ -1726,7 +1726,9 @@ pub(crate) mod sync {
         note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
                 that the keys, the update and the create values use columns of the model's table, that the update \
                 is `AsChangeset`, that the model is `Clone` and derives `Queryable` and `Selectable`, \
-                and that the key values are `Ord` and the create values `Clone`"
+                and that the key values are `Ord` and the create values `Clone`",
+        note = "on MariaDB, connect with `diesel::MysqlConnection`: \
+                Diesel 2.4's `MariadbConnection` (backend `Mariadb`) is not supported yet"
     )]
     pub trait UpdateOrCreateAllBackend<C, M, K, U, D, Mk>:
         Backend + crate::query::sealed::Sealed
@@ -1775,7 +1777,9 @@ pub(crate) mod sync {
         note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
                 that the keys and the values use columns of the model's table, that the values are `Insertable` \
                 and `Clone`, that the model is `Clone` and derives `Queryable` and `Selectable`, \
-                and that the key values are `Ord`"
+                and that the key values are `Ord`",
+        note = "on MariaDB, connect with `diesel::MysqlConnection`: \
+                Diesel 2.4's `MariadbConnection` (backend `Mariadb`) is not supported yet"
     )]
     pub trait UpdateOrCreateEachBackend<C, M, K, V, Mk>:
         Backend + crate::query::sealed::Sealed

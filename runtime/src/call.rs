@@ -115,3 +115,16 @@ where
 
 /// The model's selection for backend `DB`, `M::as_select()`.
 pub(crate) type SelectionOf<M, DB> = diesel::dsl::AsSelect<M, DB>;
+
+/// The SQL type of the model's selection for backend `DB`.
+pub(crate) type SqlTypeOf<M, DB> =
+    <<M as Selectable<DB>>::SelectExpression as diesel::Expression>::SqlType;
+
+/// The SQL type the model is built from when loaded through its selection.
+///
+/// Diesel 2.4 loads `M::as_select()` by way of its (hidden, public) marker
+/// `SqlTypeLikeMarker`, which maps an embedded selection to the SQL type its
+/// fields come from; generic code has to state that bound itself. For a model
+/// without `#[diesel(embed)]` fields it is [`SqlTypeOf`].
+pub(crate) type RowSqlTypeOf<M, DB> =
+    <SqlTypeOf<M, DB> as diesel::deserialize::SqlTypeLikeMarker>::SqlType;

@@ -18,7 +18,7 @@ use diesel::backend::Backend;
 use diesel::expression::Expression;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::QueryResult;
 
 use crate::key::{ColumnTuple, LookupFilter, LookupQueryId};
 
@@ -231,7 +231,10 @@ impl<T: QuerySource, K, S: Expression, L> Query for SelectByKey<'_, T, K, S, L> 
     type SqlType = S::SqlType;
 }
 
-impl<T: QuerySource, K, S, L, Conn> RunQueryDsl<Conn> for SelectByKey<'_, T, K, S, L> {}
+impl<T: QuerySource, K, S, L> diesel::query_dsl::RunQueryDslSupport
+    for SelectByKey<'_, T, K, S, L>
+{
+}
 
 impl<T, V, C, R> QueryId for Insert<'_, T, V, C, R>
 where
@@ -251,7 +254,7 @@ impl<T: QuerySource, V, C, S: Expression> Query for Insert<'_, T, V, C, Returnin
     type SqlType = S::SqlType;
 }
 
-impl<T: QuerySource, V, C, R, Conn> RunQueryDsl<Conn> for Insert<'_, T, V, C, R> {}
+impl<T: QuerySource, V, C, R> diesel::query_dsl::RunQueryDslSupport for Insert<'_, T, V, C, R> {}
 
 /// Diesel's changesets have no query id (its own `UpdateStatement` has none
 /// either), so an update is cached by its SQL text, as Diesel's are.
@@ -264,7 +267,10 @@ impl<T: QuerySource, U, K, S: Expression> Query for UpdateByKey<'_, T, U, K, Ret
     type SqlType = S::SqlType;
 }
 
-impl<T: QuerySource, U, K, R, Conn> RunQueryDsl<Conn> for UpdateByKey<'_, T, U, K, R> {}
+impl<T: QuerySource, U, K, R> diesel::query_dsl::RunQueryDslSupport
+    for UpdateByKey<'_, T, U, K, R>
+{
+}
 
 /// Each clause renders for exactly the backends whose dialect has it. A
 /// clause a backend lacks does not compile there; this shows it without a

@@ -26,7 +26,9 @@ use crate::query::sealed::Sealed;
 ///   that ran out) and `database table is locked` (`SQLITE_LOCKED`).
 #[diagnostic::on_unimplemented(
     message = "`diesel_get_or_create::transaction` does not know the errors of backend `{Self}`",
-    note = "enable the backend's feature of diesel-get-or-create (`sqlite`, `postgres` or `mysql`)"
+    note = "enable the backend's feature of diesel-get-or-create (`sqlite`, `postgres` or `mysql`)",
+    note = "on MariaDB, connect with `diesel::MysqlConnection`: \
+            Diesel 2.4's `MariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait RetryBackend: Backend + Sealed {
     /// The backend's errors, as the standalone calls read them.

@@ -220,9 +220,8 @@ where
     }
 }
 
-/// The SQL type of the model's selection.
 #[cfg(feature = "sqlite")]
-type SqlTypeOf<M, DB> = <<M as Selectable<DB>>::SelectExpression as diesel::Expression>::SqlType;
+use crate::call::{RowSqlTypeOf, SqlTypeOf};
 
 /// The statements of [`UpsertRowsBatchIo`] on backend `Self` (MySQL,
 /// SQLite), on async connection `C`.
@@ -310,10 +309,11 @@ impl<C, M, K, D, Mk, U> AsyncUpsertRows<C, M, K, D, Mk, U> for diesel::sqlite::S
 where
     C: AsyncConnection<Backend = diesel::sqlite::Sqlite>,
     M: Model + Selectable<diesel::sqlite::Sqlite> + Send + 'static,
-    M: FromSqlRow<SqlTypeOf<M, diesel::sqlite::Sqlite>, diesel::sqlite::Sqlite>,
+    M: FromSqlRow<RowSqlTypeOf<M, diesel::sqlite::Sqlite>, diesel::sqlite::Sqlite>,
     diesel::sqlite::Sqlite: QueryMetadata<SqlTypeOf<M, diesel::sqlite::Sqlite>>,
-    SqlTypeOf<M, diesel::sqlite::Sqlite>:
-        diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
+    SqlTypeOf<M, diesel::sqlite::Sqlite>: diesel::sql_types::SqlType
+        + diesel::expression::TypedExpressionType
+        + diesel::deserialize::SqlTypeLikeMarker,
     M::Table: QueryId + Send,
     M::SelectExpression: QueryId + Send,
     diesel::sqlite::Sqlite: QueryMetadata<(Integer, SelectionOf<M, diesel::sqlite::Sqlite>)>,
@@ -511,7 +511,7 @@ mod sqlite {
             let plan = plan::<M, R>(rows);
             async move {
                 let rows = match plan? {
-                    Plan::One(statement) => return statement.execute(conn).await,
+                    Plan::One(statement) => return conn.execute_returning_count(statement).await,
                     Plan::RowByRow(rows) => rows,
                 };
                 // What Diesel's `Connection::transaction` does.
@@ -614,7 +614,9 @@ mod pg {
             diesel-get-or-create are enabled, that the keys and the defaults use columns of the \
             model's table, that the model is `Clone + Send` and derives `Queryable` and \
             `Selectable`, that the key values are `Ord + Send + Sync` and the defaults \
-            `Clone + Send`"
+            `Clone + Send`",
+    note = "on MariaDB, connect with `AsyncMysqlConnection`: \
+            diesel-async's `AsyncMariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait AsyncGetOrCreateAllBackend<C, M, K, D, Mk>:
     Backend + crate::query::sealed::Sealed
@@ -666,7 +668,9 @@ where
             columns of the model's table, that the update is `AsChangeset`, that the model is \
             `Clone + Send` and derives `Queryable` and `Selectable`, that the key values and the \
             update's values are `Send + Sync`, the key values `Ord` and the create values \
-            `Clone + Send`"
+            `Clone + Send`",
+    note = "on MariaDB, connect with `AsyncMysqlConnection`: \
+            diesel-async's `AsyncMariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait AsyncUpdateOrCreateAllBackend<C, M, K, U, D, Mk>:
     Backend + crate::query::sealed::Sealed
@@ -722,7 +726,9 @@ where
             diesel-get-or-create are enabled, that the keys and the values use columns of the \
             model's table, that the values are `Insertable + Clone + Send`, that the model is \
             `Clone + Send` and derives `Queryable` and `Selectable`, and that the key values are \
-            `Ord + Send + Sync`"
+            `Ord + Send + Sync`",
+    note = "on MariaDB, connect with `AsyncMysqlConnection`: \
+            diesel-async's `AsyncMariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait AsyncUpdateOrCreateEachBackend<C, M, K, V, Mk>:
     Backend + crate::query::sealed::Sealed

@@ -461,7 +461,7 @@ impl<I, X> QueryId for UpsertRows<I, X> {
 }
 
 #[cfg(feature = "mysql")]
-impl<I, X, Conn> diesel::RunQueryDsl<Conn> for UpsertRows<I, X> {}
+impl<I, X> diesel::query_dsl::RunQueryDslSupport for UpsertRows<I, X> {}
 
 /// The error of MySQL's upsert whose [key check](UpsertClause) failed: a
 /// unique violation (the values of a key are another row's in a unique index
@@ -633,7 +633,7 @@ impl<T: diesel::query_source::QuerySource, Cols> QueryId for WriteLock<T, Cols> 
 }
 
 #[cfg(feature = "sqlite")]
-impl<T: diesel::query_source::QuerySource, Cols, Conn> diesel::RunQueryDsl<Conn>
+impl<T: diesel::query_source::QuerySource, Cols> diesel::query_dsl::RunQueryDslSupport
     for WriteLock<T, Cols>
 {
 }

@@ -111,4 +111,4 @@ impl<Q, ST> Query for Typed<Q, ST> {
     type SqlType = ST;
 }
 
-impl<Q, ST, Conn> diesel::RunQueryDsl<Conn> for Typed<Q, ST> {}
+impl<Q, ST> diesel::query_dsl::RunQueryDslSupport for Typed<Q, ST> {}

@@ -10,8 +10,8 @@ use core::future::Future;
 use core::time::Duration;
 
 use diesel::backend::Backend;
-use diesel::deserialize::FromSqlRow;
-use diesel::expression::{Expression, QueryMetadata, Selectable, TypedExpressionType};
+use diesel::deserialize::{FromSqlRow, SqlTypeLikeMarker};
+use diesel::expression::{QueryMetadata, Selectable, TypedExpressionType};
 use diesel::query_builder::{AsChangeset, BoxedSqlQuery, QueryFragment, QueryId, SqlQuery};
 use diesel::query_source::QuerySource;
 use diesel::sql_types::SqlType;
@@ -21,7 +21,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl, TransactionManager};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::algorithm::ReturningIo;
 use crate::algorithm::{self, Algorithms, Io};
-use crate::call::{Call, SelectionOf};
+use crate::call::{Call, RowSqlTypeOf, SelectionOf, SqlTypeOf};
 use crate::defaults::InsertValues;
 use crate::key::{Lookup, LookupFilter, LookupQueryId};
 use crate::model::Model;
@@ -90,18 +90,16 @@ pub trait AsyncStatements<C: AsyncConnection> {
         C::Backend: SupportsReturning;
 }
 
-type SqlTypeOf<M, DB> = <<M as Selectable<DB>>::SelectExpression as Expression>::SqlType;
-
 impl<C, DB, M, K, D, Mk, U> AsyncStatements<C> for Call<M, K, D, Mk, U>
 where
     C: AsyncConnection<Backend = DB>,
     DB: Backend + Default + QueryMetadata<SqlTypeOf<M, DB>> + Send + 'static,
-    M: Model + Selectable<DB> + FromSqlRow<SqlTypeOf<M, DB>, DB> + Send + 'static,
+    M: Model + Selectable<DB> + FromSqlRow<RowSqlTypeOf<M, DB>, DB> + Send + 'static,
     M::Table: QueryId + Send,
     <M::Table as QuerySource>::FromClause: QueryFragment<DB> + Send,
     M::SelectExpression: QueryId + Send,
     SelectionOf<M, DB>: QueryFragment<DB>,
-    SqlTypeOf<M, DB>: SqlType + TypedExpressionType,
+    SqlTypeOf<M, DB>: SqlType + TypedExpressionType + SqlTypeLikeMarker,
     K: LookupFilter<DB> + LookupQueryId + Clone + Send + Sync,
     D: InsertValues<M::Table, K, Mk> + Send + Sync,
     D::Values: QueryFragment<DB> + QueryId + Send + Sync,
@@ -231,7 +229,9 @@ where
     note = "check that the features `async` and the backend's (`sqlite`, `postgres` or `mysql`) of \
             diesel-get-or-create are enabled, that the key and the defaults use columns of the \
             model's table and are `Send + Sync`, and that the model derives `Queryable` and \
-            `Selectable` and is `Send`"
+            `Selectable` and is `Send`",
+    note = "on MariaDB, connect with `AsyncMysqlConnection`: \
+            diesel-async's `AsyncMariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait AsyncGetOrCreateBackend<C, M, K, D, Mk>: Backend + crate::query::sealed::Sealed {
     /// Run `get_or_create` on `conn`.
@@ -281,7 +281,9 @@ where
             diesel-get-or-create are enabled, that the key and the values use columns of the \
             model's table and are `Send + Sync`, that the update values are `AsChangeset` and \
             the create values `Insertable`, and that the model derives `Queryable` and \
-            `Selectable` and is `Send`"
+            `Selectable` and is `Send`",
+    note = "on MariaDB, connect with `AsyncMysqlConnection`: \
+            diesel-async's `AsyncMariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait AsyncUpdateOrCreateBackend<C, M, K, U, D, Mk>:
     Backend + crate::query::sealed::Sealed
@@ -330,7 +332,9 @@ where
 #[diagnostic::on_unimplemented(
     message = "the constraints of a model cannot be checked over `{C}`",
     note = "check that the features `async` and the backend's (`sqlite`, `postgres` or `mysql`) \
-            of diesel-get-or-create are enabled"
+            of diesel-get-or-create are enabled",
+    note = "on MariaDB, connect with `AsyncMysqlConnection`: \
+            diesel-async's `AsyncMariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait AsyncIntrospect<C>: SchemaBackend {
     /// The table's unique indexes, or `None` if the table does not exist.

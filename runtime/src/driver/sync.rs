@@ -8,8 +8,8 @@ use core::time::Duration;
 
 use diesel::backend::Backend;
 use diesel::connection::{LoadConnection, TransactionManager};
-use diesel::deserialize::FromSqlRow;
-use diesel::expression::{Expression, QueryMetadata, Selectable, TypedExpressionType};
+use diesel::deserialize::{FromSqlRow, SqlTypeLikeMarker};
+use diesel::expression::{QueryMetadata, Selectable, TypedExpressionType};
 use diesel::query_builder::{AsChangeset, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::sql_types::SqlType;
@@ -18,7 +18,7 @@ use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl, Selectable
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::algorithm::ReturningIo;
 use crate::algorithm::{self, Algorithms, Io};
-use crate::call::{Call, SelectionOf};
+use crate::call::{Call, RowSqlTypeOf, SelectionOf, SqlTypeOf};
 use crate::defaults::InsertValues;
 use crate::key::{Lookup, LookupFilter, LookupQueryId};
 use crate::model::Model;
@@ -79,18 +79,16 @@ pub trait SyncStatements<C: Connection> {
         C::Backend: SupportsReturning;
 }
 
-type SqlTypeOf<M, DB> = <<M as Selectable<DB>>::SelectExpression as Expression>::SqlType;
-
 impl<C, DB, M, K, D, Mk, U> SyncStatements<C> for Call<M, K, D, Mk, U>
 where
     C: Connection<Backend = DB> + LoadConnection,
     DB: Backend + Default + QueryMetadata<SqlTypeOf<M, DB>> + 'static,
-    M: Model + Selectable<DB> + FromSqlRow<SqlTypeOf<M, DB>, DB> + 'static,
+    M: Model + Selectable<DB> + FromSqlRow<RowSqlTypeOf<M, DB>, DB> + 'static,
     M::Table: QueryId,
     <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
     M::SelectExpression: QueryId,
     SelectionOf<M, DB>: QueryFragment<DB>,
-    SqlTypeOf<M, DB>: SqlType + TypedExpressionType,
+    SqlTypeOf<M, DB>: SqlType + TypedExpressionType + SqlTypeLikeMarker,
     K: LookupFilter<DB> + LookupQueryId + Clone,
     D: InsertValues<M::Table, K, Mk>,
     D::Values: QueryFragment<DB> + QueryId,
@@ -222,7 +220,9 @@ where
     label = "a requirement below is not met",
     note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
             that the key and the defaults use columns of the model's table, \
-            and that the model derives `Queryable` and `Selectable`"
+            and that the model derives `Queryable` and `Selectable`",
+    note = "on MariaDB, connect with `diesel::MysqlConnection`: \
+            Diesel 2.4's `MariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait GetOrCreateBackend<C, M, K, D, Mk>: Backend + crate::query::sealed::Sealed {
     /// Run `get_or_create` on `conn`.
@@ -264,7 +264,9 @@ where
     note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`), \
             that the key and the values use columns of the model's table, that the update \
             values are `AsChangeset` and the create values `Insertable`, \
-            and that the model derives `Queryable` and `Selectable`"
+            and that the model derives `Queryable` and `Selectable`",
+    note = "on MariaDB, connect with `diesel::MysqlConnection`: \
+            Diesel 2.4's `MariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait UpdateOrCreateBackend<C, M, K, U, D, Mk>: Backend + crate::query::sealed::Sealed {
     /// Run `update_or_create_with` on `conn`.

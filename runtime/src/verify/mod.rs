@@ -335,7 +335,9 @@ pub trait Schema: SchemaBackend {
 /// How backend `Self` lists a table's unique indexes over connection `C`.
 #[diagnostic::on_unimplemented(
     message = "the constraints of a model cannot be checked over `{C}`",
-    note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`)"
+    note = "check that the backend's feature of diesel-get-or-create is enabled (`sqlite`, `postgres` or `mysql`)",
+    note = "on MariaDB, connect with `diesel::MysqlConnection`: \
+            Diesel 2.4's `MariadbConnection` (backend `Mariadb`) is not supported yet"
 )]
 pub trait Introspect<C>: SchemaBackend {
     /// The table's unique indexes, or `None` if the table does not exist.
