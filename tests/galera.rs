@@ -6,8 +6,8 @@
 //!
 //! The cluster is the one `scripts/galera.sh` starts (`scripts/test.sh` runs it)
 //! and names in `GOC_GALERA_URLS`. Without it these tests fail, naming what is
-//! missing. Each run prints one `GALERA |` line of figures; the README's table
-//! is made of them.
+//! missing. Each run prints one `GALERA |` line of figures; the table of the
+//! run recorded in `docs/design-notes.md` is made of them.
 
 use std::collections::BTreeSet;
 use std::io::Write;

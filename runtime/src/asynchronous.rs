@@ -50,6 +50,36 @@
 //! timer: the calls need a tokio runtime (as diesel-async's PostgreSQL and
 //! MySQL connections do).
 //!
+//! * **Connections.** Any `diesel_async::AsyncConnection`: `AsyncPgConnection`,
+//!   `AsyncMysqlConnection`, `SyncConnectionWrapper<SqliteConnection>`, and
+//!   pooled deadpool or bb8 connections, which deref to them.
+//! * **The same statements.** The async calls run the algorithms of the sync
+//!   API through an async driver, so they send the same statements in the
+//!   same order ([`guide::statements`](crate::guide::statements) holds for
+//!   both; `tests/async_suite.rs` asserts it, statement text included).
+//! * **The same tests.** Every shared test (behaviour, the constraint check,
+//!   the interleavings, the races at every isolation level, standalone and
+//!   inside the callers' transactions) runs on `AsyncPgConnection`,
+//!   `AsyncMysqlConnection` and `SyncConnectionWrapper<SqliteConnection>`
+//!   (deadpool-pooled too) from the same generic code as the sync tests, and
+//!   half the processes of the multi-process race use the async API.
+//! * **`Send`.** A call runs in `tokio::spawn`, in an axum handler, and inside
+//!   `conn.transaction(async |c| ..)` with borrowed keys. The sync API
+//!   requires the same `Send` (every Diesel connection is `Send`).
+//! * **Errors.** diesel-async reports a MySQL deadlock (1213) as `Unknown`.
+//!   The crate reads it as the `SerializationFailure` that sync Diesel
+//!   reports: a standalone call runs again, and a call inside your
+//!   transaction returns `SerializationFailure`.
+//! * **Constraint check.** `Model::verify_constraints(&mut conn).await` and
+//!   [`verify_all`] run the same two queries per table as the sync check.
+//! * **Retrying transactions.** [`transaction`] is the async twin of
+//!   [`crate::transaction`].
+//!
+//! `cargo run --example async_web` (in the repository) runs 64 concurrent
+//! requests over a deadpool pool on SQLite, doing what crates.io's
+//! `Keyword::find_or_create_all` and Lemmy's `Instance::read_or_create` do by
+//! hand.
+//!
 //! **Cancellation.** A future dropped between two statements (a request
 //! timeout) leaves what diesel-async's own `transaction` leaves: a standalone
 //! call's open transaction stays open on the connection, uncommitted, and

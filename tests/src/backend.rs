@@ -187,7 +187,10 @@ pub trait TestBackend: Sized + 'static {
     /// keys it updates (PostgreSQL: its batch upsert carries them).
     const LAZY_BATCH_CREATE_VALUES_ON_UPDATE: bool = false;
 
-    /// The statements each call sends, standalone.
+    /// The statements each call sends, standalone. These counts, and the
+    /// batch counts below, are the table documented in the crate's
+    /// `diesel_get_or_create::guide::statements` page
+    /// (`runtime/src/guide/statements.md`): change both together.
     const STATEMENTS: Statements;
 
     /// The statements each call sends inside a transaction of the caller's.

@@ -173,6 +173,8 @@ impl TestBackend for Mysql {
     /// The upsert carries the create values.
     const LAZY_CREATE_VALUES_ON_UPDATE: bool = true;
 
+    // The MySQL / MariaDB column of the table in `diesel_get_or_create::guide::statements`
+    // (runtime/src/guide/statements.md), asserted by suite::behaviour::statements_per_call.
     const STATEMENTS: Statements = Statements {
         miss: (3, "SELECT, INSERT, SELECT (no RETURNING)"),
         hit: (1, "one SELECT"),

@@ -153,6 +153,8 @@ impl TestBackend for Postgres {
     const LAZY_CREATE_VALUES_ON_UPDATE: bool = true;
     const LAZY_BATCH_CREATE_VALUES_ON_UPDATE: bool = true;
 
+    // The PostgreSQL column of the table in `diesel_get_or_create::guide::statements`
+    // (runtime/src/guide/statements.md), asserted by suite::behaviour::statements_per_call.
     const STATEMENTS: Statements = Statements {
         miss: (2, "SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING"),
         hit: (1, "one SELECT"),

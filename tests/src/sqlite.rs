@@ -123,6 +123,8 @@ impl crate::backend::TestBackend for Sqlite {
     const UNUSABLE_UNIQUE: (&'static str, Unusable) = crate::backend::PARTIAL_UNIQUE;
     const EXPRESSION_UNIQUE: Option<&'static str> = Some(crate::backend::LOWER_CODE_UNIQUE);
 
+    // The SQLite column of the table in `diesel_get_or_create::guide::statements`
+    // (runtime/src/guide/statements.md), asserted by suite::behaviour::statements_per_call.
     const STATEMENTS: Statements = Statements {
         miss: (2, "SELECT + INSERT .. ON CONFLICT DO NOTHING RETURNING"),
         hit: (1, "one SELECT"),

@@ -6,7 +6,8 @@
 //! them. [`GetOrCreate::verify_constraints`](crate::GetOrCreate::verify_constraints)
 //! and [`verify_all`] look for a unique index on exactly each declared column
 //! set, and [`GetOrCreate::unique_constraints_sql`](crate::GetOrCreate::unique_constraints_sql)
-//! writes the `CREATE UNIQUE INDEX` statements that create them.
+//! writes the `CREATE UNIQUE INDEX` statements that create them. See
+//! [`guide::schema`](crate::guide::schema).
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -401,7 +402,7 @@ pub struct ModelReport {
     /// create duplicate rows, and on PostgreSQL and SQLite it fails.
     pub missing: Vec<Missing>,
     /// Unique indexes the model does not declare. An insert that conflicts on
-    /// one fails with a `UniqueViolation` (see the README); declare it if
+    /// one fails with a `UniqueViolation`; declare it if
     /// lookups should be able to use it.
     pub undeclared: Vec<UniqueIndex>,
 }
@@ -532,7 +533,7 @@ impl From<diesel::result::Error> for ConstraintError {
 /// indexes), `Err(ConstraintError::Missing(report))` otherwise, so `?` at
 /// start-up stops a service whose database does not enforce its models:
 /// `verify_all(&mut conn, &[User::constraints(), Device::constraints()])?`.
-/// The README's "Make sure the database agrees" has a complete example.
+/// [`guide::schema`](crate::guide::schema) has a complete example.
 pub fn verify_all<C>(
     conn: &mut C,
     models: &[ModelConstraints<C::Backend>],

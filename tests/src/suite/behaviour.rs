@@ -659,7 +659,9 @@ pub fn inside_an_outer_transaction_which_stays_usable_after_an_error<B: TestBack
 
 /// The statements of each call, standalone then inside the caller's
 /// transaction, as [`TestBackend::STATEMENTS`] and
-/// [`TestBackend::STATEMENTS_IN_TRANSACTION`] give them. Returns the
+/// [`TestBackend::STATEMENTS_IN_TRANSACTION`] give them. This asserts the
+/// "Statements per call" table of the crate documentation,
+/// `diesel_get_or_create::guide::statements` (`runtime/src/guide/statements.md`). Returns the
 /// standalone calls' statements, for the backend's own checks of their text.
 pub fn statements_per_call<B: TestBackend>() -> StatementLogs {
     let db = B::Db::new("statements");
