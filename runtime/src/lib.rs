@@ -3,7 +3,8 @@
 //!
 //! A "get or create" written as a read followed by an insert fails under
 //! concurrency: two callers that both miss insert two rows when no unique
-//! constraint covers the lookup, and with one, the caller that loses the race
+//! constraint covers the lookup (and from then on every lookup finds
+//! "multiple rows"), and with one, the caller that loses the race
 //! gets a duplicate-key error instead of the row. This crate lets the database
 //! decide who inserts, and refuses at compile time a lookup that no unique
 //! constraint covers.
