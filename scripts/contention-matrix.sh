@@ -9,7 +9,8 @@
 # Environment: CALLS (per strategy and setting, default 10000), HIT_RATIO (0.5), INCREMENTS
 # (0.5), BACKENDS ("sqlite postgres mysql"), WORKERS ("1 8 32 64"), KEYS ("1 1000"),
 # PG_ISOLATION ("read committed"), MYSQL_ISOLATION ("repeatable read"). The servers are
-# those of scripts/servers.sh (GOC_PG_URL, GOC_MYSQL_URL), started if needed.
+# throwaway ones of scripts/servers.sh, stopped at the end, or yours at GOC_PG_URL and
+# GOC_MYSQL_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,8 @@ keys=${KEYS:-"1 1000"}
 
 # shellcheck source=scripts/servers.sh
 . scripts/servers.sh
+trap 'goc_servers_stop $?' EXIT
+trap 'exit 130' INT TERM
 case " $backends " in *" postgres "* | *" mysql "*) goc_servers >&2 ;; esac
 
 cargo build --quiet --release -p diesel-get-or-create-bench --all-features --bin contention >&2

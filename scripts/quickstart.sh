@@ -15,4 +15,5 @@ if ! command -v cc >/dev/null; then
   goc_apt_install "a C compiler: Rust links with it, and it builds the bundled SQLite" gcc libc6-dev
 fi
 
-cargo run --quiet --example quickstart
+say "quickstart example (the first build takes about a minute)"
+cargo run --example quickstart

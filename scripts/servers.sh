@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# Provides what the PostgreSQL and MySQL/MariaDB tests need, on a fresh Debian machine:
+# The PostgreSQL and MariaDB servers the tests run against.
 #
-#   - the client libraries to build against (libpq-dev, libmariadb-dev(-compat), pkg-config)
-#     and the client tools this script uses (postgresql-client, mariadb-client);
-#   - a PostgreSQL server at $GOC_PG_URL  (default postgres://postgres@127.0.0.1:5432/test);
-#   - a MariaDB server at $GOC_MYSQL_URL  (default mysql://root@127.0.0.1:3306/test).
+# By default: throwaway servers of the test run's own. A new PostgreSQL and a new MariaDB
+# server, each in a temporary data directory, on free ports of 127.0.0.1, with a user of
+# their own (`goc`, a random password) and a database `test`. They are stopped and their
+# directories removed when the run ends, whether it passes, fails or is interrupted
+# (goc_servers_stop, which scripts/test.sh calls on exit). A failed run keeps the servers'
+# logs in target/test-servers/. Nothing here reads or changes a server it did not start.
 #
-# A server on 127.0.0.1 or localhost is installed (apt, as root), started, opened to the
-# URL's user over local TCP without a password, and given the URL's database, as needed.
-# A server elsewhere is only checked to answer. Nothing is ever skipped: whatever cannot be
-# provided (not root, no apt-get, server down) stops the run with what is missing and the
-# command that fixes it, locally and in CI alike. When all is in place this takes well
-# under a second and changes nothing.
+# Or servers of your choosing: with GOC_PG_URL / GOC_MYSQL_URL set, that server is used as
+# it is. It must answer, accept the URL's login and have the URL's database; otherwise the
+# run stops and says what is missing. (Two runs against one such server use different
+# database and schema names: GOC_RUN_ID below.)
 #
-#   scripts/servers.sh                      provision, then print the URLs
-#   . scripts/servers.sh && goc_servers     what scripts/test.sh does; exports the URLs
+# Packages: the client libraries the crate links (libpq-dev, libmariadb-dev(-compat)),
+# pkg-config, and the server binaries (postgresql, mariadb-server) when a throwaway server
+# needs them. As root, missing ones are installed with apt (--no-install-recommends); a
+# system service that a package starts is left as the package set it up. Otherwise the run
+# stops with the command to run. Nothing else needs root: as another user, the servers run
+# as that user.
 #
-# GOC_SERVER_WAIT (default 30) is how many seconds to wait for a started server.
+#   . scripts/servers.sh && goc_servers    what scripts/test.sh does; exports the URLs
+#   scripts/servers.sh COMMAND [ARG...]    runs COMMAND with the servers up and the URLs
+#                                          exported, then stops them, e.g.
+#   scripts/servers.sh cargo test -p diesel-get-or-create-tests --features postgres --test postgres
+#   scripts/servers.sh                     starts them and waits (Ctrl-C stops them)
+#
+# GOC_SERVER_WAIT (default 60) is how many seconds a starting server may take.
 set -euo pipefail
 
 say() { printf '\n== %s\n' "$*"; }
@@ -30,21 +40,20 @@ fail() {
 }
 note() { printf '   %s\n' "$*"; }
 
-export GOC_PG_URL="${GOC_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
-export GOC_MYSQL_URL="${GOC_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
-GOC_SERVER_WAIT="${GOC_SERVER_WAIT:-30}"
+GOC_SERVER_WAIT="${GOC_SERVER_WAIT:-60}"
 GOC_SERVERS_SUMMARY=""
+# Where the throwaway servers live (set by goc_servers_dir).
+GOC_SERVERS_DIR="${GOC_SERVERS_DIR:-}"
 
 goc_is_root() { [ "$(id -u)" = 0 ]; }
-goc_is_local() { [ "$1" = 127.0.0.1 ] || [ "$1" = localhost ]; }
 # The URL with its password, if any, replaced by ***.
 goc_redact() { printf '%s' "$1" | sed -E 's#^([a-z]+://[^:/@]*):[^@/]*@#\1:***@#'; }
 
 # --- packages ---------------------------------------------------------------------------
 
 GOC_APT_UPDATED=0
-# goc_apt_install WHY PACKAGE...: installs Debian packages as root; otherwise fails with the
-# command to run.
+# goc_apt_install WHY PACKAGE...: installs Debian packages as root, without recommended
+# packages; otherwise fails with the command to run.
 goc_apt_install() {
   local why=$1
   shift
@@ -54,14 +63,14 @@ goc_apt_install() {
   fi
   if ! goc_is_root; then
     fail "missing: $* ($why); installing needs root. Run:" \
-      "sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q $*"
+      "sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $*"
   fi
   say "installing $* ($why)"
   if [ "$GOC_APT_UPDATED" = 0 ]; then
     apt-get update -q || fail "apt-get update -q failed (see above)"
     GOC_APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
     || fail "apt-get install $* failed (see above)"
 }
 
@@ -81,18 +90,29 @@ goc_have_deb() {
   esac
 }
 
+# The PostgreSQL server binaries (initdb, pg_ctl), newest version first.
+goc_pg_bindir() {
+  local dir
+  dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && echo "$dir"
+}
+goc_my_server() { command -v mariadbd || { [ -x /usr/sbin/mariadbd ] && echo /usr/sbin/mariadbd; }; }
+goc_my_install_db() { command -v mariadb-install-db || command -v mysql_install_db; }
+
 # goc_missing_packages: prints the missing ones of the C libraries pq-sys and
-# mysqlclient-sys link to, and of the client tools used below.
+# mysqlclient-sys link to, of the client tools used below, and (for throwaway servers)
+# of the server binaries.
 goc_missing_packages() {
   local p
   for p in pkg-config libpq-dev libmariadb-dev libmariadb-dev-compat; do
     goc_have_deb "$p" || echo "$p"
   done
-  { command -v pg_isready && command -v psql && command -v createdb; } >/dev/null \
-    || echo postgresql-client
-  { command -v mariadb-admin || command -v mysqladmin; } >/dev/null \
-    && { command -v mariadb || command -v mysql; } >/dev/null \
-    || echo mariadb-client
+  { command -v pg_isready && command -v psql; } >/dev/null || echo postgresql-client
+  { command -v mariadb || command -v mysql; } >/dev/null || echo mariadb-client
+  if [ -z "${GOC_PG_URL:-}" ] && [ -z "$(goc_pg_bindir)" ]; then echo postgresql; fi
+  if [ -z "${GOC_MYSQL_URL:-}" ] && { [ -z "$(goc_my_server)" ] || [ -z "$(goc_my_install_db)" ]; }; then
+    echo mariadb-server
+  fi
 }
 
 goc_packages() {
@@ -100,328 +120,268 @@ goc_packages() {
   missing=$(goc_missing_packages | paste -sd ' ' -)
   [ -z "$missing" ] && return 0
   # shellcheck disable=SC2086 # one word per package
-  goc_apt_install "client libraries and tools for the PostgreSQL and MySQL tests" $missing
+  goc_apt_install "client libraries and servers for the PostgreSQL and MariaDB tests" $missing
   missing=$(goc_missing_packages | paste -sd ' ' -)
   [ -z "$missing" ] || fail "still missing after apt-get install: $missing"
 }
 
-# --- URLs -------------------------------------------------------------------------------
+# --- throwaway servers ------------------------------------------------------------------
 
-# goc_parse_url NAME URL SCHEME...: splits URL (from variable NAME) into GOC_U_USER,
-# GOC_U_PASS, GOC_U_HOST, GOC_U_PORT, GOC_U_DB; the scheme must be one of SCHEME...
-goc_parse_url() {
-  local name=$1 url=$2
-  shift 2
-  local scheme=${url%%://*} ok=0 s rest auth userinfo hostport
-  for s in "$@"; do [ "$scheme" = "$s" ] && ok=1; done
-  if [ "$url" = "$scheme" ] || [ "$ok" = 0 ]; then
-    fail "$name=$(goc_redact "$url") is not a $1:// URL" "expected e.g. $1://user@127.0.0.1/test"
+# goc_servers_dir: makes GOC_SERVERS_DIR, the run's own directory for its servers.
+goc_servers_dir() {
+  [ -n "$GOC_SERVERS_DIR" ] && [ -d "$GOC_SERVERS_DIR" ] && return 0
+  GOC_SERVERS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/goc-servers.XXXXXX")
+  # The servers run as other users when the run is root's: they must reach their folders.
+  chmod 755 "$GOC_SERVERS_DIR"
+  export GOC_SERVERS_DIR
+}
+
+# goc_port_free PORT: nothing listens on 127.0.0.1:PORT.
+goc_port_free() { ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# goc_free_port [SPAN...]: a port P, free on 127.0.0.1, with P + each SPAN free too.
+goc_free_port() {
+  local try port offset ok
+  for ((try = 0; try < 200; try++)); do
+    port=$((20000 + RANDOM % 30000))
+    ok=1
+    for offset in 0 "$@"; do
+      goc_port_free $((port + offset)) || { ok=0; break; }
+    done
+    [ "$ok" = 1 ] && { echo "$port"; return 0; }
+  done
+  fail "found no free port on 127.0.0.1 in 200 tries"
+}
+
+# goc_server_user SERVICE_USER: the OS user a throwaway server runs as. Servers refuse to
+# run as root: as root, the packages' own service user; otherwise the caller.
+goc_server_user() {
+  if goc_is_root; then
+    if getent passwd "$1" >/dev/null; then echo "$1"; else echo nobody; fi
+  else
+    id -un
   fi
-  rest=${url#*://}
+}
+
+# goc_as USER COMMAND...: COMMAND as USER (the caller itself when it is USER).
+goc_as() {
+  local user=$1
+  shift
+  if [ "$user" = "$(id -un)" ]; then "$@"; else runuser -u "$user" -- "$@"; fi
+}
+
+goc_password() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# PostgreSQL: initdb, then pg_ctl start. Logs what helps a failing test (start, stop,
+# fatal errors, crashes) and not every expected error (serialization failures, unique
+# violations), which the tests see anyway.
+goc_pg_own() {
+  local bin dir user port pass out
+  bin=$(goc_pg_bindir) || fail "no PostgreSQL server binaries under /usr/lib/postgresql"
+  dir="$GOC_SERVERS_DIR/postgres"
+  user=$(goc_server_user postgres)
+  port=$(goc_free_port)
+  pass=$(goc_password)
+  mkdir -p "$dir"
+  printf '%s\n' "$pass" >"$dir/pwfile"
+  chmod 600 "$dir/pwfile"
+  goc_is_root && chown -R "$user" "$dir"
+  out=$(cd / && goc_as "$user" "$bin/initdb" -D "$dir/data" -U goc --pwfile="$dir/pwfile" \
+    --auth-host=scram-sha-256 --auth-local=scram-sha-256 -E UTF8 --locale=C.UTF-8 2>&1) \
+    || fail "initdb failed (PostgreSQL in $dir/data):" "$out"
+  rm -f "$dir/pwfile"
+  cat >>"$dir/data/postgresql.conf" <<EOF
+
+# A throwaway server of diesel-get-or-create's test run (scripts/servers.sh).
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+log_min_messages = log
+log_min_error_statement = panic
+EOF
+  out=$(cd / && goc_as "$user" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -t "$GOC_SERVER_WAIT" start 2>&1) \
+    || fail "PostgreSQL did not start (pg_ctl in $dir):" "$out" \
+      "its log ends with:" "$(tail -n 15 "$dir/server.log" 2>/dev/null)"
+  GOC_PG_OWN="$bin|$user|$dir"
+  export GOC_PG_URL="postgres://goc:$pass@127.0.0.1:$port/test"
+  PGPASSWORD=$pass psql -X -w -q -h 127.0.0.1 -p "$port" -U goc -d postgres \
+    -c "CREATE DATABASE test" >/dev/null || fail "could not create database test on the new PostgreSQL server"
+}
+
+# MariaDB: mariadb-install-db, then mariadbd with the settings of Debian's packaged server
+# (utf8mb4, skip-name-resolve). Its error log keeps what it always keeps (start, stop,
+# crashes); statement errors are not logged.
+goc_my_own() {
+  local server install dir user port pass out i
+  server=$(goc_my_server) || fail "no MariaDB server binary (mariadbd)"
+  install=$(goc_my_install_db) || fail "no mariadb-install-db"
+  dir="$GOC_SERVERS_DIR/mariadb"
+  user=$(goc_server_user mysql)
+  port=$(goc_free_port)
+  pass=$(goc_password)
+  mkdir -p "$dir/data"
+  goc_is_root && chown -R "$user" "$dir"
+  cat >"$dir/my.cnf" <<EOF
+# A throwaway server of diesel-get-or-create's test run (scripts/servers.sh).
+[mariadbd]
+user = $user
+datadir = $dir/data
+socket = $dir/mariadbd.sock
+pid-file = $dir/mariadbd.pid
+log-error = $dir/error.log
+port = $port
+bind-address = 127.0.0.1
+skip-name-resolve
+character-set-server = utf8mb4
+collation-server = utf8mb4_general_ci
+EOF
+  out=$(cd / && "$install" --defaults-file="$dir/my.cnf" --auth-root-authentication-method=normal \
+    --skip-test-db 2>&1) || fail "mariadb-install-db failed (MariaDB in $dir):" "$out"
+  # setsid: a Ctrl-C in the terminal reaches the tests, not the server; the cleanup stops it.
+  setsid "$server" --defaults-file="$dir/my.cnf" </dev/null >>"$dir/stdout.log" 2>&1 &
+  echo $! >"$dir/launch.pid"
+  GOC_MY_OWN="$dir"
+  # root has an empty password but logs in only over the socket in $dir (root@localhost);
+  # the tests log in as goc over TCP.
+  for ((i = 0; i < GOC_SERVER_WAIT * 2; i++)); do
+    mariadb --no-defaults -S "$dir/mariadbd.sock" -u root -e 'SELECT 1' >/dev/null 2>&1 && break
+    kill -0 "$(cat "$dir/launch.pid")" 2>/dev/null \
+      || fail "MariaDB exited while starting; its log ends with:" "$(tail -n 15 "$dir/error.log" 2>/dev/null)"
+    sleep 0.5
+  done
+  out=$(mariadb --no-defaults -S "$dir/mariadbd.sock" -u root -e "
+    CREATE USER goc@'127.0.0.1' IDENTIFIED BY '$pass';
+    GRANT ALL PRIVILEGES ON *.* TO goc@'127.0.0.1' WITH GRANT OPTION;
+    CREATE DATABASE test" 2>&1) \
+    || fail "MariaDB did not start in ${GOC_SERVER_WAIT}s, or refused the set-up:" "$out" \
+      "its log ends with:" "$(tail -n 15 "$dir/error.log" 2>/dev/null)"
+  export GOC_MYSQL_URL="mysql://goc:$pass@127.0.0.1:$port/test"
+}
+
+# goc_servers_stop: stops the throwaway servers this shell started (PostgreSQL, MariaDB,
+# and the Galera nodes of scripts/galera.sh) and removes their directory. A failed run
+# (EXIT status not 0) keeps their logs in target/test-servers/. Safe to call twice.
+goc_servers_stop() {
+  local status=${1:-0} bin user dir pid i logs
+  [ -n "$GOC_SERVERS_DIR" ] && [ -d "$GOC_SERVERS_DIR" ] || return 0
+  if [ "$status" != 0 ]; then
+    logs="${GOC_SERVERS_LOGS:-target/test-servers}"
+    mkdir -p "$logs" 2>/dev/null && {
+      find "$GOC_SERVERS_DIR" \( -name '*.log' -o -name 'error.log' \) -type f -print0 2>/dev/null |
+        while IFS= read -r -d '' f; do
+          cp "$f" "$logs/$(echo "${f#"$GOC_SERVERS_DIR"/}" | tr / -)" 2>/dev/null || true
+        done
+      echo "   the servers' logs are kept in $logs/" >&2
+    }
+  fi
+  if declare -F goc_gal_stop >/dev/null && [ -d "$GOC_SERVERS_DIR/galera" ]; then
+    goc_gal_stop 2>/dev/null || true
+  fi
+  if [ -n "${GOC_PG_OWN:-}" ]; then
+    IFS='|' read -r bin user dir <<<"$GOC_PG_OWN"
+    (cd / && goc_as "$user" "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1) \
+      || (cd / && goc_as "$user" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1) || true
+    GOC_PG_OWN=""
+  fi
+  if [ -n "${GOC_MY_OWN:-}" ] && pid=$(cat "$GOC_MY_OWN/launch.pid" 2>/dev/null); then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    GOC_MY_OWN=""
+  fi
+  rm -rf "$GOC_SERVERS_DIR"
+  GOC_SERVERS_DIR=""
+}
+
+# --- servers of your choosing -----------------------------------------------------------
+
+# goc_pg_given: the server at GOC_PG_URL answers, logs the URL's user in and has its
+# database. Nothing is changed on it.
+goc_pg_given() {
+  local url out
+  url=$(goc_redact "$GOC_PG_URL")
+  out=$(PGCONNECT_TIMEOUT=5 psql -X -w -q "$GOC_PG_URL" -tAc "SHOW server_version" 2>&1) \
+    || fail "PostgreSQL at GOC_PG_URL=$url does not answer, refuses the login, or has no such database:" \
+      "$out" "start it, create the database, or unset GOC_PG_URL to test on a throwaway server"
+  GOC_PG_SUMMARY="postgres $url (given, PostgreSQL ${out%% *})"
+}
+
+goc_my_given() {
+  local url out
+  url=$(goc_redact "$GOC_MYSQL_URL")
+  # The URL's parts, for the client tool (mysql://user[:pass]@host[:port]/db).
+  local rest auth hostport user pass host port db
+  rest=${GOC_MYSQL_URL#mysql://}
   rest=${rest%%\?*}
   auth=${rest%%/*}
-  GOC_U_DB=""
-  [ "$rest" != "$auth" ] && GOC_U_DB=${rest#*/}
-  GOC_U_USER="" GOC_U_PASS=""
+  db=${rest#*/}
+  [ "$db" != "$rest" ] || fail "GOC_MYSQL_URL=$url names no database" "e.g. mysql://user@127.0.0.1:3306/test"
+  user=root pass=""
   hostport=$auth
   if [ "${auth%@*}" != "$auth" ]; then
-    userinfo=${auth%@*}
     hostport=${auth##*@}
-    GOC_U_USER=${userinfo%%:*}
-    [ "$userinfo" != "$GOC_U_USER" ] && GOC_U_PASS=${userinfo#*:}
-    # Percent-decoding, e.g. p%40ss -> p@ss.
-    GOC_U_USER=$(printf '%b' "${GOC_U_USER//%/\\x}")
-    GOC_U_PASS=$(printf '%b' "${GOC_U_PASS//%/\\x}")
+    user=${auth%@*}
+    if [ "${user#*:}" != "$user" ]; then pass=${user#*:}; fi
+    user=${user%%:*}
+    user=$(printf '%b' "${user//%/\\x}")
+    pass=$(printf '%b' "${pass//%/\\x}")
   fi
-  if [ "${hostport#\[}" != "$hostport" ]; then # [ipv6]:port
-    GOC_U_HOST=${hostport#\[}
-    GOC_U_HOST=${GOC_U_HOST%%]*}
-    GOC_U_PORT=${hostport##*]}
-    GOC_U_PORT=${GOC_U_PORT#:}
-  else
-    GOC_U_HOST=${hostport%%:*}
-    GOC_U_PORT=""
-    [ "$hostport" != "$GOC_U_HOST" ] && GOC_U_PORT=${hostport#*:}
-  fi
-  [ -n "$GOC_U_HOST" ] || fail "$name=$(goc_redact "$url") names no host" \
-    "the tests connect over TCP: use e.g. $1://user@127.0.0.1/test"
-  [[ -z "$GOC_U_PORT" || "$GOC_U_PORT" =~ ^[0-9]+$ ]] \
-    || fail "$name=$(goc_redact "$url") has a bad port: '$GOC_U_PORT'"
-  [[ "$GOC_U_DB" =~ ^[A-Za-z0-9_-]+$ ]] \
-    || fail "$name=$(goc_redact "$url") must end in a database name of letters, digits, _ or -" \
-      "e.g. $1://user@127.0.0.1/test"
-}
-
-goc_wait_for() { # goc_wait_for COMMAND...: retries COMMAND once a second, GOC_SERVER_WAIT times
-  local i
-  for ((i = 0; i < GOC_SERVER_WAIT; i++)); do
-    "$@" && return 0
-    sleep 1
-  done
-  "$@"
-}
-
-# --- PostgreSQL -------------------------------------------------------------------------
-
-goc_pg_ready() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 3 >/dev/null 2>&1; }
-
-# goc_pg_sql DATABASE SQL: runs SQL as the URL's user over TCP; prints the rows, unaligned.
-goc_pg_sql() {
-  if [ -n "$PG_PASS" ]; then
-    PGPASSWORD=$PG_PASS PGCONNECT_TIMEOUT=5 psql -X -w -q -h "$PG_HOST" -p "$PG_PORT" \
-      -U "$PG_USER" -d "$1" -tAc "$2"
-  else
-    PGCONNECT_TIMEOUT=5 psql -X -w -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$1" -tAc "$2"
-  fi
-}
-
-# goc_pg_admin SQL: runs SQL as the OS user postgres over the local socket (peer auth).
-goc_pg_admin() {
-  (cd / && env -u PGHOST -u PGPASSWORD runuser -u postgres -- \
-    psql -X -w -q -p "$PG_PORT" -U postgres -d postgres -tAc "$1")
-}
-
-# Installs PostgreSQL, creates a cluster on the URL's port or starts the existing one.
-goc_pg_start() {
-  local ver cluster status logfile line
-  if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
-    goc_apt_install "PostgreSQL server for GOC_PG_URL" postgresql postgresql-client
-    PG_INSTALLED=1
-  fi
-  command -v pg_lsclusters >/dev/null \
-    || goc_apt_install "pg_lsclusters and pg_ctlcluster, to manage the PostgreSQL server" postgresql-common
-  line=$(pg_lsclusters -h 2>/dev/null | awk -v p="$PG_PORT" '$3 == p { print; exit }')
-  if [ -z "$line" ]; then
-    if [ -n "$(pg_lsclusters -h 2>/dev/null)" ]; then
-      fail "PostgreSQL is installed, but none of its clusters uses port $PG_PORT of GOC_PG_URL" \
-        "clusters (version name port status):" \
-        "$(pg_lsclusters -h | awk '{ print "  " $1, $2, $3, $4 }')" \
-        "fix: point GOC_PG_URL at one of these ports, or create a cluster on $PG_PORT:" \
-        "sudo pg_createcluster <version> main --port $PG_PORT --start"
-    fi
-    # Installed without a cluster (e.g. create_main_cluster = false): make `main`.
-    ver=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -n | tail -n 1)
-    goc_is_root || fail "PostgreSQL $ver is installed but has no cluster; creating one needs root:" \
-      "sudo pg_createcluster $ver main --port $PG_PORT --start"
-    say "creating PostgreSQL cluster $ver/main on port $PG_PORT"
-    pg_createcluster "$ver" main --port "$PG_PORT" || fail "pg_createcluster $ver main failed (see above)"
-    PG_INSTALLED=1
-    line=$(pg_lsclusters -h | awk -v p="$PG_PORT" '$3 == p { print; exit }')
-  fi
-  read -r ver cluster _ status _ _ logfile <<<"$line"
-  PG_LOG=$logfile
-  case $status in
-    online*) return 0 ;; # running, maybe still starting up: the caller waits
-  esac
-  goc_is_root || fail "PostgreSQL cluster $ver/$cluster (port $PG_PORT) is not running; starting it needs root:" \
-    "sudo pg_ctlcluster --skip-systemctl-redirect $ver $cluster start"
-  say "starting PostgreSQL cluster $ver/$cluster (port $PG_PORT)"
-  pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" start \
-    || fail "could not start PostgreSQL cluster $ver/$cluster; its log: $logfile"
-}
-
-# Lets the URL's user connect over local TCP without a password: adds `trust` lines for
-# exactly that user from 127.0.0.1/32 and ::1/128 at the top of pg_hba.conf, and reloads.
-goc_pg_trust() {
-  local why=$1 hba marker="# added by diesel-get-or-create scripts/servers.sh"
-  goc_is_root || fail "PostgreSQL at $(goc_redact "$GOC_PG_URL") refuses $PG_USER without a password ($why);" \
-    "changing that needs root. Put these lines first in pg_hba.conf, then reload the server:" \
-    "host all $PG_USER 127.0.0.1/32 trust" "host all $PG_USER ::1/128 trust" \
-    "(e.g. sudo -u postgres psql -p $PG_PORT -c 'SHOW hba_file', edit it, then" \
-    " sudo -u postgres psql -p $PG_PORT -c 'SELECT pg_reload_conf()')"
-  hba=$(goc_pg_admin "SHOW hba_file") || hba=""
-  [ -f "$hba" ] || fail "could not ask PostgreSQL on port $PG_PORT where pg_hba.conf is" \
-    "(tried: runuser -u postgres -- psql -p $PG_PORT -c 'SHOW hba_file' over the local socket)"
-  if grep -qxF "host all $PG_USER 127.0.0.1/32 trust" "$hba"; then
-    fail "PostgreSQL still refuses $PG_USER over TCP, although $hba trusts it from 127.0.0.1:" \
-      "$PG_LOGIN_ERROR"
-  fi
-  [ -e "$hba.goc-backup" ] || cp -p "$hba" "$hba.goc-backup"
-  { printf '%s (%s)\nhost all %s 127.0.0.1/32 trust\nhost all %s ::1/128 trust\n\n' \
-      "$marker" "$(date -u +%Y-%m-%dT%H:%MZ)" "$PG_USER" "$PG_USER"
-    cat "$hba.goc-backup"; } >"$hba.goc-new"
-  cat "$hba.goc-new" >"$hba" # keeps the file's owner and mode
-  rm -f "$hba.goc-new"
-  goc_pg_admin "SELECT pg_reload_conf()" >/dev/null || fail "could not reload PostgreSQL on port $PG_PORT"
-  say "PostgreSQL: $PG_USER may now connect over local TCP without a password ($why)"
-  note "added at the top of $hba:"
-  note "  host all $PG_USER 127.0.0.1/32 trust"
-  note "  host all $PG_USER ::1/128 trust"
-  note "and reloaded the server; the previous file is $hba.goc-backup"
-}
-
-goc_postgres() {
-  goc_parse_url GOC_PG_URL "$GOC_PG_URL" postgres postgresql
-  PG_HOST=$GOC_U_HOST PG_PORT=${GOC_U_PORT:-5432} PG_USER=${GOC_U_USER:-postgres}
-  PG_PASS=$GOC_U_PASS PG_DB=$GOC_U_DB PG_INSTALLED=0 PG_LOG="" PG_LOGIN_ERROR=""
-  local url version exists
-  url=$(goc_redact "$GOC_PG_URL")
-
-  if ! goc_is_local "$PG_HOST"; then
-    goc_pg_ready || fail "PostgreSQL at $url does not answer (pg_isready -h $PG_HOST -p $PG_PORT)" \
-      "this script starts servers only on 127.0.0.1 or localhost; start that server," \
-      "or unset GOC_PG_URL to use a local one (postgres://postgres@127.0.0.1:5432/test)"
-    GOC_PG_SUMMARY="postgres $url (remote, answers)"
-    return 0
-  fi
-
-  if ! goc_pg_ready; then
-    goc_pg_start
-    goc_wait_for goc_pg_ready || fail "PostgreSQL at $url is not ready after ${GOC_SERVER_WAIT}s" \
-      "check: pg_lsclusters; the server log${PG_LOG:+: $PG_LOG}" \
-      "(its listen_addresses and port must cover $PG_HOST:$PG_PORT)"
-  fi
-
-  if ! version=$(goc_pg_sql postgres "SHOW server_version" 2>&1); then
-    PG_LOGIN_ERROR=$version
-    if [ -z "$PG_PASS" ] && [[ "$version" =~ no\ password\ supplied|authentication\ failed|no\ pg_hba.conf\ entry ]]; then
-      # Fresh Debian servers want a password over TCP (scram-sha-256).
-      if [ "$PG_INSTALLED" = 1 ]; then
-        goc_pg_trust "a server this script set up; the login failed: ${version##*: }"
-      else
-        goc_pg_trust "the login failed: ${version##*: }"
-      fi
-      version=$(goc_pg_sql postgres "SHOW server_version" 2>&1) \
-        || fail "PostgreSQL at $url still refuses the login:" "$version"
-    elif [[ "$version" =~ role\ .*does\ not\ exist ]]; then
-      fail "PostgreSQL at $url has no role $PG_USER. Create it:" \
-        "sudo -u postgres createuser -p $PG_PORT --superuser $PG_USER"
-    else
-      fail "cannot log in to PostgreSQL at $url:" "$version"
-    fi
-  fi
-
-  exists=$(goc_pg_sql postgres "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") \
-    || fail "could not list the databases of PostgreSQL at $url"
-  if [ "$exists" != 1 ]; then
-    say "creating PostgreSQL database $PG_DB"
-    if [ -n "$PG_PASS" ]; then
-      PGPASSWORD=$PG_PASS createdb -w -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DB"
-    else
-      createdb -w -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DB"
-    fi || fail "could not create database $PG_DB at $url (user $PG_USER needs CREATEDB)"
-  fi
-  GOC_PG_SUMMARY="postgres $url (local, PostgreSQL ${version%% *})"
-}
-
-# --- MariaDB / MySQL --------------------------------------------------------------------
-
-# goc_my TOOL ARG...: runs a MariaDB client tool as the URL's user, over TCP unless the host
-# is localhost (which, as in the tests' libmysqlclient, means the local socket).
-goc_my() {
-  local tool=$1
-  shift
-  if [ -n "$MY_PASS" ]; then
-    MYSQL_PWD=$MY_PASS "$tool" --connect-timeout=5 -h "$MY_HOST" -P "$MY_PORT" -u "$MY_USER" "$@"
-  else
-    "$tool" --connect-timeout=5 -h "$MY_HOST" -P "$MY_PORT" -u "$MY_USER" "$@"
-  fi
-}
-# Is the server up? mariadb-admin ping exits 0 even when the login is refused, but not when
-# no account matches the client's host at all (error 1130, e.g. under skip-name-resolve).
-goc_my_ready() {
-  local out
-  out=$(goc_my "$MY_ADMIN" ping 2>&1) && return 0
-  [[ "$out" =~ is\ not\ allowed\ to\ connect ]]
-}
-goc_my_sql() { goc_my "$MY_CLIENT" -N -B -e "$1"; }
-# As the OS root over the server's socket (unix_socket auth), whatever the URL says.
-goc_my_root_sql() { "$MY_CLIENT" --protocol=socket -u root -N -B -e "$1"; }
-
-# Installs MariaDB or starts the installed server.
-goc_my_start() {
-  if [ ! -x /usr/sbin/mariadbd ]; then
-    goc_apt_install "MariaDB server for GOC_MYSQL_URL" mariadb-server mariadb-client
-  fi
-  local start=(start-stop-daemon --start --oknodo --background --output "$MY_LOG"
-    --exec /usr/sbin/mariadbd -- --user=mysql)
-  goc_is_root || fail "MariaDB (/usr/sbin/mariadbd) is not running at $MY_HOST:$MY_PORT; starting it needs root:" \
-    "sudo sh -c 'mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld && ${start[*]}'" \
-    "(or, under systemd: sudo systemctl start mariadb)"
-  say "starting MariaDB (/usr/sbin/mariadbd)"
-  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-  "${start[@]}" || fail "could not start /usr/sbin/mariadbd (see above and $MY_LOG)"
-}
-
-# Lets root log in over TCP with an empty password. Debian's root@localhost authenticates
-# only by unix_socket; allow an empty password too, keeping unix_socket. Under
-# skip-name-resolve a TCP login from 127.0.0.1 does not match root@localhost at all: then
-# also create root@127.0.0.1 and root@::1.
-goc_my_root_tcp() {
-  local why=$1 sql1 sql2
-  sql1="ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket"
-  sql2="CREATE USER IF NOT EXISTS root@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION; CREATE USER IF NOT EXISTS root@'::1' IDENTIFIED BY ''; GRANT ALL PRIVILEGES ON *.* TO root@'::1' WITH GRANT OPTION"
-  goc_is_root || fail "MariaDB at $(goc_redact "$GOC_MYSQL_URL") refuses root without a password ($why);" \
-    "changing that needs root. Run:" "sudo mariadb -e \"$sql1\"" \
-    "and, if the server runs with skip-name-resolve, also: sudo mariadb -e \"$sql2\""
-  say "MariaDB: letting root log in over TCP with an empty password ($why)"
-  goc_my_root_sql "$sql1" || fail "could not change root@localhost over the local socket:" "$sql1"
-  note "ran: $sql1"
-  goc_my_sql "SELECT 1" >/dev/null 2>&1 && return 0
-  goc_my_root_sql "$sql2" || fail "could not create root@127.0.0.1 over the local socket:" "$sql2"
-  note "ran: $sql2"
-}
-
-goc_mysql() {
-  goc_parse_url GOC_MYSQL_URL "$GOC_MYSQL_URL" mysql
-  MY_HOST=$GOC_U_HOST MY_PORT=${GOC_U_PORT:-3306} MY_USER=${GOC_U_USER:-root}
-  MY_PASS=$GOC_U_PASS MY_DB=$GOC_U_DB MY_LOG="${TMPDIR:-/tmp}/goc-mariadbd.log"
-  MY_ADMIN=$(command -v mariadb-admin || command -v mysqladmin)
-  MY_CLIENT=$(command -v mariadb || command -v mysql)
-  local url version
-  url=$(goc_redact "$GOC_MYSQL_URL")
-
-  if ! goc_is_local "$MY_HOST"; then
-    goc_my_ready || fail "MySQL/MariaDB at $url does not answer ($(basename "$MY_ADMIN") -h $MY_HOST -P $MY_PORT ping)" \
-      "this script starts servers only on 127.0.0.1 or localhost; start that server," \
-      "or unset GOC_MYSQL_URL to use a local one (mysql://root@127.0.0.1:3306/test)"
-    GOC_MY_SUMMARY="mysql $url (remote, answers)"
-    return 0
-  fi
-
-  if ! goc_my_ready; then
-    goc_my_start
-    goc_wait_for goc_my_ready || fail "MariaDB at $url is not ready after ${GOC_SERVER_WAIT}s" \
-      "its settings (/etc/mysql): $(my_print_defaults --mysqld 2>/dev/null \
-        | grep -E '^--(port|bind-address|skip-networking|log-error|log_error)' | tr '\n' ' ')" \
-      "it must listen on $MY_HOST port $MY_PORT; its log: log-error above, or $MY_LOG"
-  fi
-
-  if ! version=$(goc_my_sql "SELECT VERSION()" 2>&1); then
-    if [ "$MY_USER" = root ] && [ -z "$MY_PASS" ] \
-      && [[ "$version" =~ Access\ denied|is\ not\ allowed\ to\ connect ]]; then
-      goc_my_root_tcp "the login failed: $version"
-      version=$(goc_my_sql "SELECT VERSION()" 2>&1) \
-        || fail "MariaDB at $url still refuses the login:" "$version"
-    else
-      fail "cannot log in to MySQL/MariaDB at $url:" "$version" \
-        "the URL's user needs a login from $MY_HOST and rights to create database $MY_DB"
-    fi
-  fi
-
-  if [ -z "$(goc_my_sql "SELECT 1 FROM information_schema.schemata WHERE schema_name = '$MY_DB'")" ]; then
-    say "creating MariaDB database $MY_DB"
-    goc_my_sql "CREATE DATABASE IF NOT EXISTS \`$MY_DB\`" \
-      || fail "could not create database $MY_DB at $url"
-  fi
-  case $version in
-    *MariaDB*) version="MariaDB ${version%%-*}" ;;
-    *) version="MySQL ${version%%-*}" ;;
-  esac
-  GOC_MY_SUMMARY="mysql $url (local, $version)"
+  host=${hostport%%:*}
+  port=3306
+  [ "$hostport" != "$host" ] && port=${hostport#*:}
+  out=$(MYSQL_PWD=$pass mariadb --no-defaults --connect-timeout=5 -h "$host" -P "$port" -u "$user" \
+    -N -B -e "SELECT VERSION()" "$db" 2>&1) \
+    || fail "MySQL/MariaDB at GOC_MYSQL_URL=$url does not answer, refuses the login, or has no such database:" \
+      "$out" "start it, create the database, or unset GOC_MYSQL_URL to test on a throwaway server"
+  GOC_MY_SUMMARY="mysql $url (given, ${out%%-*})"
 }
 
 # --- all --------------------------------------------------------------------------------
 
+# goc_servers: the servers the tests use, exported as GOC_PG_URL and GOC_MYSQL_URL; with
+# servers of your choosing, a GOC_RUN_ID that keeps this run's databases apart from
+# another run's on the same server.
 goc_servers() {
+  local started=""
   goc_packages
-  goc_postgres
-  goc_mysql
+  if [ -n "${GOC_PG_URL:-}" ]; then
+    goc_pg_given
+    export GOC_RUN_ID="${GOC_RUN_ID:-r$$}"
+  else
+    goc_servers_dir
+    goc_pg_own
+    started="PostgreSQL"
+    GOC_PG_SUMMARY="postgres $(goc_redact "$GOC_PG_URL") (throwaway)"
+  fi
+  if [ -n "${GOC_MYSQL_URL:-}" ]; then
+    goc_my_given
+    export GOC_RUN_ID="${GOC_RUN_ID:-r$$}"
+  else
+    goc_servers_dir
+    goc_my_own
+    started="${started:+$started and }MariaDB"
+    GOC_MY_SUMMARY="mysql $(goc_redact "$GOC_MYSQL_URL") (throwaway)"
+  fi
+  [ -n "$started" ] && note "started $started in $GOC_SERVERS_DIR; stopped and removed when the run ends"
   GOC_SERVERS_SUMMARY="$GOC_PG_SUMMARY; $GOC_MY_SUMMARY"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  trap 'goc_servers_stop $?' EXIT
+  trap 'exit 130' INT TERM
+  say "database servers"
   goc_servers
   say "servers ready: $GOC_SERVERS_SUMMARY"
-  note "GOC_PG_URL=$(goc_redact "$GOC_PG_URL") GOC_MYSQL_URL=$(goc_redact "$GOC_MYSQL_URL")"
+  if [ "$#" -gt 0 ]; then
+    "$@"
+  else
+    note "GOC_PG_URL=$GOC_PG_URL"
+    note "GOC_MYSQL_URL=$GOC_MYSQL_URL"
+    note "waiting; Ctrl-C stops and removes them"
+    while :; do sleep 3600; done
+  fi
 fi

@@ -135,7 +135,7 @@ struct GaleraDb {
 
 impl GaleraDb {
     fn new(name: &str) -> GaleraDb {
-        let database = format!("goc_galera_{name}");
+        let database = diesel_get_or_create_tests::db_name(&format!("galera_{name}"));
         let mut admin = establish(0, &urls()[0]);
         admin
             .batch_execute(&format!(

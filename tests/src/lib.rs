@@ -265,6 +265,29 @@ pub mod txn {
     }
 }
 
+/// The name of test `name`'s own schema (PostgreSQL) or database (MySQL):
+/// `goc_<name>`, or `goc_<run>_<name>` when `GOC_RUN_ID` is set. The test command
+/// sets it when the tests run on servers of your choosing (`GOC_PG_URL`,
+/// `GOC_MYSQL_URL`), so that two runs on one server keep apart.
+pub fn db_name(name: &str) -> String {
+    let run = std::env::var("GOC_RUN_ID").unwrap_or_default();
+    let name = if run.is_empty() {
+        format!("goc_{name}")
+    } else {
+        format!("goc_{run}_{name}")
+    };
+    let name = name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_");
+    // PostgreSQL keeps 63 bytes of a name, MySQL refuses more than 64: a longer
+    // one is cut and told apart by a hash (FNV-1a) of the whole.
+    if name.len() <= 63 {
+        return name;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}_{hash:016x}", &name[..46])
+}
+
 /// Run `sql` (one or more statements, no results) on any connection of the
 /// suites.
 pub fn exec<C: backend::AsConnRef>(conn: &mut C, sql: &str) -> diesel::QueryResult<()> {

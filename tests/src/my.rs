@@ -58,8 +58,9 @@ pub fn url_for(database: &str) -> String {
 fn establish(url: &str) -> MysqlConnection {
     MysqlConnection::establish(url).unwrap_or_else(|e| {
         panic!(
-            "MariaDB/MySQL is unreachable at {url} ({e}). Run scripts/test.sh, which starts or \
-             installs it, or set GOC_MYSQL_URL."
+            "MariaDB/MySQL is unreachable at {url} ({e}). Run the tests under scripts/servers.sh \
+             (`scripts/servers.sh cargo test ..`), which starts a throwaway server, or set \
+             GOC_MYSQL_URL to a server of yours."
         )
     })
 }
@@ -76,10 +77,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new(name: &str) -> TestDb {
-        let database = format!(
-            "goc_{}",
-            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
+        let database = crate::db_name(name);
         admin()
             .batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"

@@ -52,8 +52,9 @@ pub fn admin() -> PgConnection {
     let url = url();
     PgConnection::establish(&url).unwrap_or_else(|e| {
         panic!(
-            "PostgreSQL is unreachable at {url} ({e}). Run scripts/test.sh, which starts or \
-             installs it, or set GOC_PG_URL."
+            "PostgreSQL is unreachable at {url} ({e}). Run the tests under scripts/servers.sh \
+             (`scripts/servers.sh cargo test ..`), which starts a throwaway server, or set \
+             GOC_PG_URL to a server of yours."
         )
     })
 }
@@ -65,10 +66,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new(name: &str) -> TestDb {
-        let schema = format!(
-            "goc_{}",
-            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
+        let schema = crate::db_name(name);
         let mut conn = admin();
         conn.batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
