@@ -23,8 +23,11 @@ keys=${KEYS:-"1 1000"}
 
 # shellcheck source=scripts/servers.sh
 . scripts/servers.sh
-trap 'goc_servers_stop $?' EXIT
-trap 'exit 130' INT TERM
+trap 'status=$?; set +e; trap "" HUP INT PIPE TERM; goc_servers_stop $status' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
 case " $backends " in *" postgres "* | *" mysql "*) goc_servers >&2 ;; esac
 
 cargo build --quiet --release -p diesel-get-or-create-bench --all-features --bin contention >&2

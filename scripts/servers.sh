@@ -41,6 +41,7 @@ fail() {
 note() { printf '   %s\n' "$*"; }
 
 GOC_SERVER_WAIT="${GOC_SERVER_WAIT:-60}"
+GOC_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GOC_SERVERS_SUMMARY=""
 # Where the throwaway servers live (set by goc_servers_dir).
 GOC_SERVERS_DIR="${GOC_SERVERS_DIR:-}"
@@ -235,6 +236,8 @@ bind-address = 127.0.0.1
 skip-name-resolve
 character-set-server = utf8mb4
 collation-server = utf8mb4_general_ci
+# Not every connection a test drops without closing it.
+log_warnings = 1
 EOF
   out=$(cd / && "$install" --defaults-file="$dir/my.cnf" --auth-root-authentication-method=normal \
     --skip-test-db 2>&1) || fail "mariadb-install-db failed (MariaDB in $dir):" "$out"
@@ -242,8 +245,9 @@ EOF
   setsid "$server" --defaults-file="$dir/my.cnf" </dev/null >>"$dir/stdout.log" 2>&1 &
   echo $! >"$dir/launch.pid"
   GOC_MY_OWN="$dir"
-  # root has an empty password but logs in only over the socket in $dir (root@localhost);
-  # the tests log in as goc over TCP.
+  # root has an empty password but logs in only over the socket in $dir (root@localhost).
+  # The tests log in as goc over TCP, and over that socket too: diesel-async's MySQL client
+  # (mysql_async, prefer_socket) moves a connection to 127.0.0.1 onto the server's socket.
   for ((i = 0; i < GOC_SERVER_WAIT * 2; i++)); do
     mariadb --no-defaults -S "$dir/mariadbd.sock" -u root -e 'SELECT 1' >/dev/null 2>&1 && break
     kill -0 "$(cat "$dir/launch.pid")" 2>/dev/null \
@@ -253,6 +257,8 @@ EOF
   out=$(mariadb --no-defaults -S "$dir/mariadbd.sock" -u root -e "
     CREATE USER goc@'127.0.0.1' IDENTIFIED BY '$pass';
     GRANT ALL PRIVILEGES ON *.* TO goc@'127.0.0.1' WITH GRANT OPTION;
+    CREATE USER goc@localhost IDENTIFIED BY '$pass';
+    GRANT ALL PRIVILEGES ON *.* TO goc@localhost WITH GRANT OPTION;
     CREATE DATABASE test" 2>&1) \
     || fail "MariaDB did not start in ${GOC_SERVER_WAIT}s, or refused the set-up:" "$out" \
       "its log ends with:" "$(tail -n 15 "$dir/error.log" 2>/dev/null)"
@@ -266,7 +272,7 @@ goc_servers_stop() {
   local status=${1:-0} bin user dir pid i logs
   [ -n "$GOC_SERVERS_DIR" ] && [ -d "$GOC_SERVERS_DIR" ] || return 0
   if [ "$status" != 0 ]; then
-    logs="${GOC_SERVERS_LOGS:-target/test-servers}"
+    logs="${GOC_SERVERS_LOGS:-$GOC_REPO/target/test-servers}"
     mkdir -p "$logs" 2>/dev/null && {
       find "$GOC_SERVERS_DIR" \( -name '*.log' -o -name 'error.log' \) -type f -print0 2>/dev/null |
         while IFS= read -r -d '' f; do
@@ -371,8 +377,11 @@ goc_servers() {
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-  trap 'goc_servers_stop $?' EXIT
-  trap 'exit 130' INT TERM
+  trap 'status=$?; set +e; trap "" HUP INT PIPE TERM; goc_servers_stop $status' EXIT
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 141' PIPE
+  trap 'exit 143' TERM
   say "database servers"
   goc_servers
   say "servers ready: $GOC_SERVERS_SUMMARY"

@@ -30,6 +30,10 @@ cd "$(dirname "$0")/.."
 GOC_HEARTBEAT=""
 goc_cleanup() {
   local status=$?
+  # Whatever fails here (a message to a closed pipe), the servers are stopped, and no
+  # second signal cuts it short.
+  set +e
+  trap '' HUP INT PIPE TERM
   [ -n "$GOC_HEARTBEAT" ] && kill "$GOC_HEARTBEAT" 2>/dev/null
   if [ -n "$GOC_SERVERS_DIR" ]; then
     say "stopping the run's servers"
@@ -38,7 +42,12 @@ goc_cleanup() {
   return "$status"
 }
 trap goc_cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
+# A signal that would end the shell without its EXIT trap ends it through the trap: Ctrl-C,
+# a closed terminal, kill, and a closed pipe (`scripts/test.sh | tee log`, then Ctrl-C).
+trap 'exit 129' HUP
+trap 'echo "interrupted" >&2; exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
 
 # step WHAT FIRST_TIME COMMAND...: runs COMMAND under a heading, and says every minute
 # that it is still running (cargo and trybuild are silent while one crate compiles).
