@@ -13,8 +13,8 @@
 # are installed with apt (--no-install-recommends); as another user, the run stops with the
 # apt command when a package is missing, and needs no root otherwise.
 #
-# The first run on a 2-core machine takes about 30 minutes (half of it compiling) and
-# about 20 GB of disk (target/ and the newcomer's build); later runs reuse the build.
+# The first run on a 2-core machine takes about 27 minutes (10 of them compiling) and 15 GB
+# of disk in target/; later runs reuse the build (19 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,14 +86,14 @@ GOC_GALERA_PORT=$(goc_free_port 1 2 1000 1001 1002 1010 1011 1012 1020 1021 1022
 goc_galera
 say "backends: sqlite (bundled); $GOC_SERVERS_SUMMARY; $GOC_GALERA_SUMMARY"
 
-step "building the tests" "10-15 min" \
+step "building the tests" "10 min" \
   cargo test --workspace --all-targets --all-features --no-run
-step "unit, integration, race and UI tests" "15 min" \
+step "unit, integration, race and UI tests" "12-14 min" \
   cargo test --workspace --all-targets --all-features
 # The derive's own UI cases again, without the server backends: they need none.
 step "UI tests without the server backends" "2 min" \
   cargo test -p diesel-get-or-create-tests --test ui
-step "doctests" "3 min" cargo test --workspace --doc --all-features
+step "doctests" "1 min" cargo test --workspace --doc --all-features
 step "docs (warnings denied)" "1 min" \
   env RUSTDOCFLAGS="-D warnings" cargo doc -p diesel-get-or-create --all-features --no-deps
 step "a newcomer's project: the README's manifests and examples, newest dependency versions" \
