@@ -13,7 +13,7 @@
 # are installed with apt (--no-install-recommends); as another user, the run stops with the
 # apt command when a package is missing, and needs no root otherwise.
 #
-# The first run on a 2-core machine takes about 27 minutes (10 of them compiling) and 15 GB
+# The first run on a 2-core machine takes about 23 minutes (7 of them compiling) and 15 GB
 # of disk in target/; later runs reuse the build (19 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,7 +86,7 @@ GOC_GALERA_PORT=$(goc_free_port 1 2 1000 1001 1002 1010 1011 1012 1020 1021 1022
 goc_galera
 say "backends: sqlite (bundled); $GOC_SERVERS_SUMMARY; $GOC_GALERA_SUMMARY"
 
-step "building the tests" "10 min" \
+step "building the tests" "7-10 min" \
   cargo test --workspace --all-targets --all-features --no-run
 step "unit, integration, race and UI tests" "12-14 min" \
   cargo test --workspace --all-targets --all-features
