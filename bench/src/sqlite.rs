@@ -68,7 +68,7 @@ pub fn checkpoint_on_schedule(conn: &mut Conn) {
 /// Called after every timed call (`calls` so far, for this side): a passive
 /// WAL checkpoint every [`CHECKPOINT_EVERY`] calls, the same for every side.
 pub fn maintain(conn: &mut Conn, calls: u64) {
-    if calls % CHECKPOINT_EVERY == 0 {
+    if calls.is_multiple_of(CHECKPOINT_EVERY) {
         conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
             .unwrap();
     }
