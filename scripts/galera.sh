@@ -99,17 +99,10 @@ goc_gal_write_config() { # goc_gal_write_config N
   port=$(goc_gal_port "$n")
   gport=$(goc_gal_gcomm_port "$n")
   g1=$(goc_gal_gcomm_port 1) g2=$(goc_gal_gcomm_port 2) g3=$(goc_gal_gcomm_port 3)
-  cat >"$dir/my.cnf" <<EOF
-# Galera node $n of diesel-get-or-create's test cluster (scripts/galera.sh).
-[mariadbd]
-user = $GAL_USER
-datadir = $dir/data
-socket = $dir/mariadbd.sock
-pid-file = $dir/mariadbd.pid
-log-error = $dir/error.log
-port = $port
-bind-address = 127.0.0.1
-skip-name-resolve
+  {
+    echo "# Galera node $n of diesel-get-or-create's test cluster (scripts/galera.sh)."
+    goc_my_cnf "$dir" "$GAL_USER" "$port"
+    cat <<EOF
 performance_schema = OFF
 innodb_buffer_pool_size = 64M
 innodb_log_file_size = 32M
@@ -132,6 +125,7 @@ wsrep_sst_receive_address = 127.0.0.1:$((gport + 2))
 wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:$gport;ist.recv_addr=127.0.0.1:$((gport + 1));gcache.size=256M"
 wsrep_slave_threads = 2
 EOF
+  } >"$dir/my.cnf"
 }
 
 goc_gal_init_node() { # goc_gal_init_node N: a fresh data directory

@@ -210,6 +210,23 @@ EOF
     -c "CREATE DATABASE test" >/dev/null || fail "could not create database test on the new PostgreSQL server"
 }
 
+# goc_my_cnf DIR USER PORT: the [mariadbd] section every throwaway MariaDB server starts
+# with (this file's and the Galera nodes of scripts/galera.sh): its files under DIR, run as
+# USER, on 127.0.0.1:PORT only.
+goc_my_cnf() {
+  cat <<EOF
+[mariadbd]
+user = $2
+datadir = $1/data
+socket = $1/mariadbd.sock
+pid-file = $1/mariadbd.pid
+log-error = $1/error.log
+port = $3
+bind-address = 127.0.0.1
+skip-name-resolve
+EOF
+}
+
 # MariaDB: mariadb-install-db, then mariadbd with the settings of Debian's packaged server
 # (utf8mb4, skip-name-resolve). Its error log keeps what it always keeps (start, stop,
 # crashes); statement errors are not logged.
@@ -223,22 +240,16 @@ goc_my_own() {
   pass=$(goc_password)
   mkdir -p "$dir/data"
   goc_is_root && chown -R "$user" "$dir"
-  cat >"$dir/my.cnf" <<EOF
-# A throwaway server of diesel-get-or-create's test run (scripts/servers.sh).
-[mariadbd]
-user = $user
-datadir = $dir/data
-socket = $dir/mariadbd.sock
-pid-file = $dir/mariadbd.pid
-log-error = $dir/error.log
-port = $port
-bind-address = 127.0.0.1
-skip-name-resolve
+  {
+    echo "# A throwaway server of diesel-get-or-create's test run (scripts/servers.sh)."
+    goc_my_cnf "$dir" "$user" "$port"
+    cat <<EOF
 character-set-server = utf8mb4
 collation-server = utf8mb4_general_ci
 # Not every connection a test drops without closing it.
 log_warnings = 1
 EOF
+  } >"$dir/my.cnf"
   out=$(cd / && "$install" --defaults-file="$dir/my.cnf" --auth-root-authentication-method=normal \
     --skip-test-db 2>&1) || fail "mariadb-install-db failed (MariaDB in $dir):" "$out"
   # setsid: a Ctrl-C in the terminal reaches the tests, not the server; the cleanup stops it.
